@@ -1,0 +1,63 @@
+# leadscore: `make run` starts the main job on the embedded default; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := data/demo
+LEADS ?= 20000
+REPS ?= 12
+MONTHS ?= 18
+SEED ?= 7
+# Each install target leaves a stamp that depends on pyproject.toml, so a second run reuses the venv.
+INSTALL_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+NB_STAMP := $(VENV)/.installed-notebooks
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format bench lab notebooks demo clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[postgres]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $@ $(INSTALL_STAMP)
+
+$(NB_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,postgres,notebooks]'
+	touch $@ $(DEV_STAMP) $(INSTALL_STAMP)
+
+$(DEMO)/events.csv: $(INSTALL_STAMP)
+	$(BIN)/leadscore simulate --leads $(LEADS) --reps $(REPS) --months $(MONTHS) --seed $(SEED) --out $(DEMO)
+
+demo: $(DEMO)/events.csv  ## Generate the demo CRM (simulated) under data/demo
+
+run: $(INSTALL_STAMP) demo  ## Set up, generate the demo CRM and run the main job
+	$(BIN)/leadscore demo --data $(DEMO)
+
+test: $(DEV_STAMP)  ## Set up with the development extras and run the whole suite
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)  ## ruff check and format check
+	$(BIN)/ruff check src api tests benchmarks
+	$(BIN)/ruff format --check src api tests benchmarks
+
+format: $(DEV_STAMP)  ## ruff format and autofix
+	$(BIN)/ruff format src api tests benchmarks
+	$(BIN)/ruff check --fix src api tests benchmarks
+
+bench: $(DEV_STAMP)  ## Run every benchmark (each prints one JSON object last)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab: $(NB_STAMP)  ## Start JupyterLab with the project's environment
+	$(BIN)/jupyter lab notebooks/
+
+clean:  ## Remove the venv, the demo data and the local model store
+	rm -rf $(VENV) data build models/mlflow.db models/artifacts

@@ -1,0 +1,96 @@
+"""The contracts catch every kind of bad input with a message naming rows and columns, and load nothing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from leadscore.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, empty, validate
+
+
+def test_valid_tables_are_normalised_to_utc_and_typed(raw_leads, raw_events):
+    data = CrmData.from_frames(raw_leads, raw_events)
+    assert str(data.leads["created_at"].dtype) == "datetime64[ns, UTC]"
+    # An offset is honoured; a value without one is read as UTC.
+    assert data.leads.loc[1, "created_at"] == pd.Timestamp("2024-01-02T09:30:00Z")
+    assert data.leads.loc[2, "created_at"] == pd.Timestamp("2024-01-03T00:00:00Z")
+    assert data.events.loc[1, "duration_s"] == 120.0
+    assert data.events["scheduled_for"].notna().sum() == 1
+    assert "segment" in data.leads.columns  # attribute columns are kept as static features
+    assert data.end == pd.Timestamp("2024-01-05T00:00:00Z")
+
+
+def test_naive_timestamps_are_read_in_the_given_timezone(raw_leads, raw_events):
+    data = CrmData.from_frames(raw_leads, raw_events, timezone="Europe/Madrid")
+    assert data.leads.loc[2, "created_at"] == pd.Timestamp("2024-01-02T23:00:00Z")
+
+
+def test_missing_required_column_is_named(raw_events):
+    with pytest.raises(ContractError, match=r"events.at.*required column 'at' is missing"):
+        validate(EVENTS, raw_events.drop(columns="at"))
+
+
+def test_unparseable_timestamp_names_rows_and_value(raw_events):
+    raw_events.loc[2, "at"] = "next tuesday"
+    with pytest.raises(ContractError, match=r"events.at rows 3: unparseable timestamp \(e.g. 'next tuesday'\)"):
+        validate(EVENTS, raw_events)
+
+
+def test_duplicate_event_id_with_other_content_is_an_error(raw_events):
+    clash = raw_events.iloc[[0]].assign(type="call")
+    with pytest.raises(ContractError, match=r"rows 1, 5: duplicate event_id with different content: \['e1'\]"):
+        validate(EVENTS, pd.concat([raw_events, clash]))
+
+
+def test_exact_duplicate_event_is_dropped_not_an_error(raw_events):
+    events = validate(EVENTS, pd.concat([raw_events, raw_events.iloc[[0]]]))
+    assert len(events) == 4
+
+
+def test_negative_duration_is_an_error(raw_events):
+    raw_events.loc[1, "duration_s"] = "-5"
+    with pytest.raises(ContractError, match=r"events.duration_s rows 2: must not be negative"):
+        validate(EVENTS, raw_events)
+
+
+def test_non_numeric_amount_is_an_error(raw_events):
+    raw_events["amount"] = [None, "12k", None, None]
+    with pytest.raises(ContractError, match=r"events.amount rows 2: not a number \(e.g. '12k'\)"):
+        validate(EVENTS, raw_events)
+
+
+def test_event_for_unknown_lead_is_an_error_and_nothing_is_loaded(raw_leads, raw_events):
+    raw_events.loc[3, "lead_id"] = "L404"
+    with pytest.raises(ContractError, match=r"events.lead_id rows 4: event for an unknown lead: \['L404'\]"):
+        CrmData.from_frames(raw_leads, raw_events)
+
+
+def test_unknown_goal_metric_is_an_error():
+    goals = pd.DataFrame(
+        {"metric": ["revenue", "happiness"], "period": ["month", "week"], "target": [1000, 5], "start": "2024-01-01"}
+    )
+    with pytest.raises(ContractError, match=r"goals.metric rows 2: unknown value\(s\) \['happiness'\]"):
+        validate(GOALS, goals)
+
+
+def test_goal_scope_defaults_to_team():
+    goals = validate(GOALS, pd.DataFrame({"metric": ["calls"], "period": ["day"], "target": [40], "start": ["2024-01-01"]}))
+    assert goals.loc[0, "scope"] == "team"
+
+
+def test_every_problem_in_every_table_is_reported_together(raw_leads, raw_events):
+    raw_leads.loc[0, "created_at"] = "not a date"
+    raw_events.loc[1, "duration_s"] = "-1"
+    with pytest.raises(ContractError) as info:
+        CrmData.from_frames(raw_leads, raw_events)
+    assert {(p.table, p.column) for p in info.value.problems} == {("leads", "created_at"), ("events", "duration_s")}
+
+
+def test_missing_required_value_is_an_error(raw_leads):
+    raw_leads.loc[1, "lead_id"] = "  "
+    with pytest.raises(ContractError, match=r"leads.lead_id rows 2: a required value is missing"):
+        validate(LEADS, raw_leads)
+
+
+def test_empty_tables_have_the_contract_columns():
+    assert list(empty(EVENTS).columns) == EVENTS.names
