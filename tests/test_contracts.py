@@ -74,7 +74,9 @@ def test_unknown_goal_metric_is_an_error():
 
 
 def test_goal_scope_defaults_to_team():
-    goals = validate(GOALS, pd.DataFrame({"metric": ["calls"], "period": ["day"], "target": [40], "start": ["2024-01-01"]}))
+    goals = validate(
+        GOALS, pd.DataFrame({"metric": ["calls"], "period": ["day"], "target": [40], "start": ["2024-01-01"]})
+    )
     assert goals.loc[0, "scope"] == "team"
 
 

@@ -201,9 +201,7 @@ def load_dataset(path: str | Path, mapping: ColumnMapping | None = None) -> CrmD
     if events is not None and "event_id" not in events.columns:
         events = events.assign(event_id=derive_event_ids(events))
         raw["events"] = events
-    return CrmData.from_frames(
-        raw["leads"], raw["events"], raw["goals"], raw["expenses"], timezone=mapping.timezone
-    )
+    return CrmData.from_frames(raw["leads"], raw["events"], raw["goals"], raw["expenses"], timezone=mapping.timezone)
 
 
 def write_dataset(data: CrmData, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
