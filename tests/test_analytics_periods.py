@@ -1,0 +1,114 @@
+"""Half-open, UTC periods: a boundary never counts an event twice or drops it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.analytics.actuals import actuals
+from leadscore.analytics.periods import check_range, floor, period_end, period_start, period_starts, utc
+from leadscore.contracts import CrmData
+
+
+def _ts(*values: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values), utc=True))
+
+
+@pytest.mark.parametrize(
+    ("period", "moment", "start"),
+    [
+        ("day", "2024-03-04 00:00:00", "2024-03-04"),
+        ("day", "2024-03-03 23:59:59.999999999", "2024-03-03"),
+        ("week", "2024-03-04 00:00:00", "2024-03-04"),  # a Monday starts its own week
+        ("week", "2024-03-10 23:59:59.999999999", "2024-03-04"),  # Sunday's last instant: still that week
+        ("week", "1969-12-31 12:00", "1969-12-29"),  # before the epoch too
+        ("month", "2024-02-29 23:59:59.999999999", "2024-02-01"),  # leap day
+        ("month", "2024-03-01 00:00:00", "2024-03-01"),
+        ("month", "2023-12-31 23:59", "2023-12-01"),
+    ],
+)
+def test_floor_puts_boundary_instants_in_the_period_they_start(period, moment, start):
+    assert floor(_ts(moment), period).iloc[0] == pd.Timestamp(start, tz="UTC")
+
+
+def test_offsets_are_converted_to_utc_before_flooring():
+    # 00:30 on 1 March in Paris is 23:30 on 29 February in UTC.
+    assert floor(_ts("2024-03-01T00:30:00+01:00"), "month").iloc[0] == pd.Timestamp("2024-02-01", tz="UTC")
+    assert utc("2024-03-01T00:30:00+01:00") == pd.Timestamp("2024-02-29 23:30", tz="UTC")
+    assert utc(pd.Timestamp("2024-03-01")).tzinfo is not None  # naive means UTC
+
+
+def test_missing_times_stay_missing():
+    out = floor(pd.Series(pd.to_datetime(["2024-03-05", None], utc=True)), "week")
+    assert out.iloc[0] == pd.Timestamp("2024-03-04", tz="UTC") and pd.isna(out.iloc[1])
+
+
+def test_period_start_end_and_starts():
+    assert period_end("2023-12-15", "month") == pd.Timestamp("2024-01-01", tz="UTC")
+    assert period_start("2024-03-10 23:00", "week") == pd.Timestamp("2024-03-04", tz="UTC")
+    weeks = period_starts("2024-03-04", "2024-03-18", "week")
+    assert weeks.strftime("%m-%d").tolist() == ["03-04", "03-11"]  # 18 March is excluded
+    assert period_starts("2024-03-04", "2024-03-18 00:00:01", "week").size == 3
+
+
+def test_range_errors_name_the_problem():
+    with pytest.raises(ValueError, match="ends before it starts"):
+        check_range("2024-03-02", "2024-03-01")
+    with pytest.raises(ValueError, match="empty"):
+        check_range("2024-03-01", "2024-03-01")
+    with pytest.raises(ValueError, match="end 'soon' is not a readable timestamp"):
+        check_range("2024-03-01", "soon")
+
+
+# Leads created at every kind of boundary in [1 Feb, 1 Apr): midnights, Mondays, month ends, both sides.
+BOUNDARY_TIMES = [
+    "2024-01-31 23:59:59.999999",  # before the range
+    "2024-02-01 00:00:00",  # the range's first instant
+    "2024-02-04 23:59:59.999999",  # Sunday's last instant
+    "2024-02-05 00:00:00",  # Monday midnight
+    "2024-02-29 23:59:59.999999",  # February's last instant
+    "2024-03-01 00:00:00",  # March's first
+    "2024-03-01T00:30:00+01:00",  # February in UTC
+    "2024-03-31 23:59:59.999999",  # the range's last instant
+    "2024-04-01 00:00:00",  # the range's end: excluded
+]
+
+
+@pytest.fixture
+def boundary_data() -> CrmData:
+    leads = pd.DataFrame({"lead_id": [f"L{i}" for i in range(len(BOUNDARY_TIMES))], "created_at": BOUNDARY_TIMES})
+    return CrmData.from_frames(leads, pd.DataFrame({"event_id": [], "lead_id": [], "at": [], "type": []}))
+
+
+def test_every_boundary_event_is_counted_exactly_once_at_every_granularity(boundary_data):
+    totals = {
+        period: actuals(boundary_data, "new_leads", "2024-02-01", "2024-04-01", period=period)["actual"].sum()
+        for period in ("day", "week", "month")
+    }
+    assert totals == {"day": 7.0, "week": 7.0, "month": 7.0}
+
+
+def test_month_bins_at_the_boundaries(boundary_data):
+    monthly = actuals(boundary_data, "new_leads", "2024-02-01", "2024-04-01", period="month")
+    assert monthly["actual"].tolist() == [5.0, 2.0]  # Feb: 1st, Sun, Mon, 29th, Paris 00:30; Mar: 1st, 31st
+    assert monthly["cumulative"].tolist() == [5.0, 7.0]
+
+
+def test_week_bins_cut_at_monday_midnight(boundary_data):
+    weekly = actuals(boundary_data, "new_leads", "2024-02-01", "2024-02-12", period="week")
+    # The range starts on a Thursday: the first week is cut to [1 Feb, 5 Feb).
+    assert weekly["period_start"].dt.strftime("%m-%d").tolist() == ["01-29", "02-05"]
+    assert weekly["actual"].tolist() == [2.0, 1.0]
+
+
+def test_daily_bins_sum_to_the_total_of_any_range(boundary_data):
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-30", "2024-04-03", freq="D", tz="UTC")
+    for _ in range(20):
+        a, b = sorted(rng.choice(len(days), 2, replace=False))
+        start, end = days[a], days[b]
+        created = boundary_data.leads["created_at"]
+        expected = float(((created >= start) & (created < end)).sum())
+        assert actuals(boundary_data, "new_leads", start, end, period="day")["actual"].sum() == expected
+        assert actuals(boundary_data, "new_leads", start, end, period="week")["actual"].sum() == expected
