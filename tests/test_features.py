@@ -1,0 +1,602 @@
+"""Point-in-time features: hand-computed values, a per-lead reference, no look-ahead, partition invariance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadscore import catalogue
+from leadscore.contracts import KNOWN_EVENT_TYPES, STAGES
+from leadscore.features import build_features, features_at, prepare_events, top_unknown_types
+
+T = pd.Timestamp("2024-03-01", tz="UTC")
+DAY = pd.Timedelta(days=1)
+HOUR = pd.Timedelta(hours=1)
+EVENT_COLUMNS = ["lead_id", "at", "type", "scheduled_for", "duration_s", "stage", "amount", "subtype"]
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def events_frame(rows: list[dict]) -> pd.DataFrame:
+    """Events with every contract column the builder reads, missing values where a row does not say."""
+    frame = pd.DataFrame([{c: r.get(c) for c in EVENT_COLUMNS} for r in rows], columns=EVENT_COLUMNS)
+    for col in ("at", "scheduled_for"):
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    for col in ("duration_s", "amount"):
+        frame[col] = frame[col].astype("float64")
+    for col in ("lead_id", "type", "stage", "subtype"):
+        frame[col] = frame[col].astype("str")
+    return frame
+
+
+def leads_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A hand-built history whose answers are worked out by hand (cutoff 2024-03-01 00:00 UTC).
+
+
+@pytest.fixture
+def hand_built() -> tuple[pd.DataFrame, pd.DataFrame]:
+    leads = leads_frame(
+        [
+            {"lead_id": "A", "created_at": "2024-01-01", "source": "web", "segment": "SMB", "company_size": 50},
+            {"lead_id": "B", "created_at": "2024-02-01", "source": "referral", "segment": "enterprise"},
+            {"lead_id": "C", "created_at": "2024-01-01", "source": "web", "segment": "SMB", "company_size": 5},
+            {"lead_id": "D", "created_at": "2024-03-05", "source": "event", "segment": "SMB", "company_size": 9},
+            {"lead_id": "E", "created_at": "2024-01-10", "source": "web", "segment": "SMB", "company_size": 7},
+        ]
+    )
+    a = [
+        {"at": "2024-01-05", "type": "email_sent"},
+        {"at": "2024-01-06", "type": "email_opened"},
+        {"at": "2024-01-06T12:00", "type": "email_replied"},  # 36 h after the send of 01-05
+        {"at": "2024-01-20", "type": "stage_changed", "stage": "contacted"},
+        {"at": "2024-02-10", "type": "email_sent"},
+        {"at": "2024-02-11", "type": "email_replied"},  # 24 h after the send of 02-10
+        {"at": "2024-02-15", "type": "stage_changed", "stage": "proposal", "amount": 5000.0},
+        {"at": "2024-02-20", "type": "stage_changed", "stage": "qualified"},  # moved back
+        {"at": "2024-02-20", "type": "meeting_scheduled", "scheduled_for": "2024-02-22"},
+        {"at": "2024-02-22", "type": "meeting_held", "duration_s": 1800.0},
+        {"at": "2024-02-25", "type": "meeting_scheduled", "scheduled_for": "2024-03-05"},
+        {"at": "2024-02-25", "type": "call", "subtype": "cold", "duration_s": 600.0},
+        {"at": "2024-02-26", "type": "meeting_scheduled", "scheduled_for": "2024-03-03"},
+        {"at": "2024-02-27", "type": "call", "duration_s": 300.0},
+        {"at": "2024-02-28", "type": "meeting_cancelled", "scheduled_for": "2024-03-03"},
+        {"at": "2024-02-29", "type": "webinar"},
+        {"at": "2024-03-01", "type": "web_visit"},  # exactly at the cutoff: known
+        {"at": "2024-03-02", "type": "call", "subtype": "cold", "duration_s": 60.0},  # after the cutoff
+        {"at": "2024-03-02", "type": "won", "amount": 9000.0},  # after the cutoff
+    ]
+    others = [
+        {"lead_id": "C", "at": "2024-02-15", "type": "won", "amount": 100.0},
+        {"lead_id": "E", "at": "2024-03-01", "type": "lost", "subtype": "no_budget"},  # at the cutoff: closed
+    ]
+    return leads, events_frame([{"lead_id": "A", **r} for r in a] + others)
+
+
+def test_only_leads_open_at_the_cutoff_get_a_row(hand_built):
+    leads, events = hand_built
+    features = build_features(leads, events, T)
+    # C won before t, D is created after t, E is lost exactly at t.
+    assert features["lead_id"].tolist() == ["A", "B"]
+    assert (features["cutoff"] == T).all()
+    assert features.columns[:2].tolist() == ["lead_id", "cutoff"]
+
+
+def test_hand_built_history_gives_the_values_worked_out_by_hand(hand_built):
+    leads, events = hand_built
+    a, b = (row for _, row in build_features(leads, events, T).iterrows())
+    expected_a = {
+        "days_since_created": 60.0,
+        "days_since_first_interaction": 56.0,
+        "days_since_last_interaction": 0.0,
+        "days_until_next_step": 4.0,  # the 03-03 meeting was cancelled; the 03-05 one stands
+        "has_next_step": 1,
+        "interactions_7d": 7,
+        "interactions_30d": 11,
+        "interactions_90d": 14,
+        "interactions_total": 14,
+        "activity_momentum": 3.0,  # (11 + 1) / (3 + 1)
+        "email_sent_7d": 0,
+        "email_sent_30d": 1,
+        "email_sent_total": 2,
+        "email_replied_30d": 1,
+        "email_replied_total": 2,
+        "call_7d": 2,
+        "call_total": 2,
+        "meeting_scheduled_total": 3,
+        "meeting_held_total": 1,
+        "meeting_cancelled_7d": 1,
+        "stage_changed_total": 3,
+        "web_visit_7d": 1,
+        "other_events_7d": 1,
+        "other_events_total": 1,
+        "days_since_last_other_event": 1.0,
+        "email_open_rate": 0.5,
+        "email_reply_rate": 1.0,
+        "email_reply_hours_mean": 30.0,
+        "days_since_last_reply": 19.0,
+        "cold_calls_total": 1,
+        "call_minutes_mean": 7.5,
+        "call_minutes_total": 15.0,
+        "meeting_show_rate": 1.0,
+        "stage": "qualified",
+        "stage_rank": 2,
+        "stage_rank_max": 3,
+        "days_in_stage": 10.0,
+        "deal_amount": 5000.0,
+        "source": "web",
+        "segment": "SMB",
+        "company_size": 50.0,
+    }
+    assert {k: a[k] for k in expected_a} == expected_a
+    expected_b = {
+        "days_since_created": 29.0,
+        "interactions_total": 0,
+        "activity_momentum": 1.0,
+        "has_next_step": 0,
+        "stage": "new",
+        "stage_rank": 0,
+        "days_in_stage": 29.0,
+        "source": "referral",
+        "segment": "enterprise",
+    }
+    assert {k: b[k] for k in expected_b} == expected_b
+    for missing in (
+        "days_since_first_interaction",
+        "days_since_last_interaction",
+        "days_until_next_step",
+        "email_open_rate",
+        "email_reply_hours_mean",
+        "call_minutes_mean",
+        "meeting_show_rate",
+        "deal_amount",
+        "company_size",
+    ):
+        assert math.isnan(b[missing]), missing
+
+
+def test_extra_types_get_their_own_counts_and_leave_other(hand_built):
+    leads, events = hand_built
+    a = build_features(leads, events, T, extra_types=["webinar", "never_seen"]).iloc[0]
+    assert a["event_webinar_7d"] == 1 and a["event_webinar_total"] == 1
+    assert a["event_webinar_days_since_last"] == 1.0
+    assert a["event_never_seen_total"] == 0 and math.isnan(a["event_never_seen_days_since_last"])
+    assert a["other_events_total"] == 0
+
+
+def test_a_cancellation_only_cancels_what_was_scheduled_before_it():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01"}])
+    events = events_frame(
+        [
+            {"lead_id": "A", "at": "2024-02-01", "type": "meeting_rejected", "scheduled_for": "2024-03-03"},
+            {"lead_id": "A", "at": "2024-02-10", "type": "meeting_scheduled", "scheduled_for": "2024-03-03"},
+        ]
+    )
+    row = build_features(leads, events, T).iloc[0]
+    assert row["has_next_step"] == 1 and row["days_until_next_step"] == 2.0
+    # A cancellation that is not known yet at the cutoff does not cancel anything.
+    later = pd.concat(
+        [
+            events,
+            events_frame(
+                [{"lead_id": "A", "at": "2024-03-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-03"}]
+            ),
+        ]
+    )
+    assert build_features(leads, later, T).iloc[0]["days_until_next_step"] == 2.0
+    assert build_features(leads, later, ts("2024-03-02"))["has_next_step"].tolist() == [0]
+    # Cancelled at the very moment it was scheduled: cancelled.
+    same_time = events_frame(
+        [
+            {"lead_id": "A", "at": "2024-02-10", "type": "meeting_scheduled", "scheduled_for": "2024-03-03"},
+            {"lead_id": "A", "at": "2024-02-10", "type": "meeting_cancelled", "scheduled_for": "2024-03-03"},
+        ]
+    )
+    assert build_features(leads, same_time, T)["has_next_step"].tolist() == [0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A straightforward per-lead reference implementation: the definitions, written as plainly as possible.
+
+
+def _days(delta: pd.Timedelta) -> float:
+    return delta / DAY
+
+
+def reference_features(
+    leads: pd.DataFrame, events: pd.DataFrame, t: pd.Timestamp, extra_types: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    records = events.reset_index(drop=True).to_dict("records")
+    for i, r in enumerate(records):
+        r["row"] = i
+    out = []
+    for lead in leads.to_dict("records"):
+        mine = sorted((r for r in records if r["lead_id"] == lead["lead_id"]), key=lambda r: (r["at"], r["row"]))
+        known = [r for r in mine if r["at"] <= t]
+        if lead["created_at"] > t or any(r["type"] in ("won", "lost") for r in known):
+            continue
+        row: dict[str, object] = {"lead_id": lead["lead_id"], "cutoff": t}
+
+        def of(*types, among=known):
+            return [r for r in among if r["type"] in types]
+
+        def age(r):
+            return t - r["at"]
+
+        def within(rs, days):
+            return [r for r in rs if days is None or age(r) < pd.Timedelta(days=days)]
+
+        touches = [r for r in known if r["type"] not in ("stage_changed", "won", "lost")]
+        unknown = [r for r in known if r["type"] not in KNOWN_EVENT_TYPES and r["type"] not in extra_types]
+        row["days_since_created"] = _days(t - lead["created_at"])
+        row["days_since_first_interaction"] = _days(age(touches[0])) if touches else np.nan
+        row["days_since_last_interaction"] = min(_days(age(r)) for r in touches) if touches else np.nan
+        cancels = [r for r in of("meeting_cancelled", "meeting_rejected") if pd.notna(r["scheduled_for"])]
+        ahead = [
+            r
+            for r in known
+            if pd.notna(r["scheduled_for"])
+            and r["type"] not in ("meeting_cancelled", "meeting_rejected", "meeting_held")
+            and r["scheduled_for"] > t
+            and not any(c["scheduled_for"] == r["scheduled_for"] and c["at"] >= r["at"] for c in cancels)
+        ]
+        row["days_until_next_step"] = min(_days(r["scheduled_for"] - t) for r in ahead) if ahead else np.nan
+        row["has_next_step"] = int(bool(ahead))
+        for w, (days, _) in catalogue.WINDOWS.items():
+            row[f"interactions_{w}"] = len(within(touches, days))
+        before = [r for r in touches if pd.Timedelta(days=30) <= age(r) < pd.Timedelta(days=60)]
+        row["activity_momentum"] = (row["interactions_30d"] + 1) / (len(before) + 1)
+        for event_type in catalogue.COUNTED_TYPES:
+            for w, (days, _) in catalogue.WINDOWS.items():
+                row[f"{event_type}_{w}"] = len(within(of(event_type), days))
+        for w, (days, _) in catalogue.WINDOWS.items():
+            row[f"other_events_{w}"] = len(within(unknown, days))
+        row["days_since_last_other_event"] = min(_days(age(r)) for r in unknown) if unknown else np.nan
+        sent, opened, replied = of("email_sent"), of("email_opened"), of("email_replied")
+        row["email_open_rate"] = min(len(opened) / len(sent), 1.0) if sent else np.nan
+        row["email_reply_rate"] = min(len(replied) / len(sent), 1.0) if sent else np.nan
+        latencies = []
+        for reply in replied:
+            before_reply = [s for s in sent if s["at"] <= reply["at"]]
+            if before_reply:
+                latencies.append((reply["at"] - before_reply[-1]["at"]) / HOUR)
+        row["email_reply_hours_mean"] = float(np.mean(latencies)) if latencies else np.nan
+        row["days_since_last_reply"] = _days(age(replied[-1])) if replied else np.nan
+        calls = of("call")
+        minutes = [r["duration_s"] / 60 for r in calls if pd.notna(r["duration_s"])]
+        row["cold_calls_total"] = sum(r["subtype"] == "cold" for r in calls)
+        row["call_minutes_mean"] = float(np.mean(minutes)) if minutes else np.nan
+        row["call_minutes_total"] = float(sum(minutes))
+        due = [
+            r for r in of("meeting_scheduled") if (r["scheduled_for"] if pd.notna(r["scheduled_for"]) else r["at"]) <= t
+        ]
+        row["meeting_show_rate"] = min(len(of("meeting_held")) / len(due), 1.0) if due else np.nan
+        stages = [r for r in of("stage_changed") if pd.notna(r["stage"])]
+        current = stages[-1]["stage"] if stages else "new"
+        row["stage"] = current
+        row["stage_rank"] = STAGES.index(current) if current in STAGES else 0
+        row["stage_rank_max"] = max([STAGES.index(r["stage"]) if r["stage"] in STAGES else 0 for r in stages] + [0])
+        row["days_in_stage"] = _days(t - (stages[-1]["at"] if stages else lead["created_at"]))
+        amounts = [r["amount"] for r in known if pd.notna(r["amount"])]
+        row["deal_amount"] = amounts[-1] if amounts else np.nan
+        row["source"] = lead.get("source")
+        for event_type in extra_types:
+            mine_of_type = of(event_type)
+            names = catalogue.extra_type_names(event_type)
+            for name, (days, _) in zip(names, catalogue.WINDOWS.values(), strict=False):
+                row[name] = len(within(mine_of_type, days))
+            row[names[-1]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
+        for col in leads.columns:
+            if col not in ("lead_id", "created_at", "owner_id", "source"):
+                row[col] = lead[col]
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def assert_same_features(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
+    if not len(slow):
+        assert len(fast) == 0
+        return
+    assert fast["lead_id"].tolist() == slow["lead_id"].tolist()
+    assert set(fast.columns) == set(slow.columns)
+    for col in slow.columns:
+        a, b = fast[col].to_numpy(), slow[col].to_numpy()
+        if col == "cutoff" or not pd.api.types.is_numeric_dtype(fast[col]):
+            assert [None if pd.isna(x) else str(x) for x in a] == [None if pd.isna(x) else str(x) for x in b], col
+            continue
+        np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9, err_msg=col)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Random small histories.
+
+TYPES = [*KNOWN_EVENT_TYPES, "webinar", "chat"]
+BASE = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+@st.composite
+def histories(draw, max_leads: int = 5, max_events: int = 25):
+    """Leads and events on an hourly grid (so ties happen), with scheduled times that cancellations can match."""
+    n_leads = draw(st.integers(1, max_leads))
+    leads = leads_frame(
+        [
+            {
+                "lead_id": f"L{i}",
+                "created_at": BASE + draw(st.integers(0, 60)) * DAY,
+                "source": draw(st.sampled_from(["web", "referral", None])),
+                "company_size": draw(st.sampled_from([1.0, 20.0, np.nan])),
+            }
+            for i in range(n_leads)
+        ]
+    )
+    rows = []
+    for _ in range(draw(st.integers(0, max_events))):
+        event_type = draw(st.sampled_from(TYPES))
+        at = BASE + draw(st.integers(0, 120 * 24)) * HOUR
+        row = {"lead_id": f"L{draw(st.integers(0, n_leads - 1))}", "at": at, "type": event_type}
+        if event_type.startswith("meeting") or (event_type == "call" and draw(st.booleans())):
+            if draw(st.booleans()):
+                row["scheduled_for"] = BASE + draw(st.integers(0, 130)) * DAY
+        if event_type in ("call", "meeting_held"):
+            row["duration_s"] = draw(st.sampled_from([None, 60.0, 330.0]))
+            row["subtype"] = draw(st.sampled_from([None, "cold"]))
+        if event_type == "stage_changed":
+            row["stage"] = draw(st.sampled_from([*STAGES, "custom", None]))
+        if event_type in ("stage_changed", "won") and draw(st.booleans()):
+            row["amount"] = float(draw(st.integers(1, 5)) * 1000)
+        rows.append(row)
+    return leads, events_frame(rows)
+
+
+cutoffs = st.integers(0, 130 * 24).map(lambda h: BASE + h * HOUR)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(histories(), cutoffs, st.sampled_from([(), ("webinar",), ("webinar", "chat")]))
+def test_vectorised_builder_equals_the_per_lead_reference(history, cutoff, extra_types):
+    leads, events = history
+    fast = build_features(leads, events, cutoff, extra_types=extra_types)
+    assert_same_features(fast, reference_features(leads, events, cutoff, extra_types))
+
+
+def test_vectorised_builder_equals_the_reference_on_a_larger_random_history():
+    rng = np.random.default_rng(7)
+    n_leads, n_events = 60, 3_000
+    leads = leads_frame(
+        [{"lead_id": f"L{i}", "created_at": BASE + int(rng.integers(0, 90)) * DAY} for i in range(n_leads)]
+    )
+    weight = np.r_[np.ones(len(TYPES) - 4), [0.1, 0.1, 1.0, 1.0]]  # won and lost are rare: leads stay open
+    types = rng.choice(TYPES, n_events, p=weight / weight.sum())
+    sched = rng.random(n_events) < 0.3
+    events = events_frame(
+        [
+            {
+                "lead_id": f"L{rng.integers(0, n_leads)}",
+                "at": BASE + int(rng.integers(0, 200 * 24)) * HOUR,
+                "type": str(event_type),
+                "scheduled_for": BASE + int(rng.integers(0, 210)) * DAY if s else None,
+                "duration_s": float(rng.integers(0, 900)) if event_type == "call" else None,
+                "subtype": "cold" if event_type == "call" and rng.random() < 0.5 else None,
+                "stage": str(rng.choice(STAGES)) if event_type == "stage_changed" else None,
+                "amount": 500.0 * rng.integers(1, 9) if event_type == "stage_changed" else None,
+            }
+            for event_type, s in zip(types, sched, strict=True)
+        ]
+    ).sample(frac=1.0, random_state=3)  # not in time order
+    prepared = prepare_events(leads, events)
+    for day in (30, 95, 150):
+        t = BASE + day * DAY + 5 * HOUR
+        fast = features_at(prepared, t, extra_types=("chat",))
+        assert len(fast) > 5
+        assert_same_features(fast, reference_features(leads, events, t, ("chat",)))
+
+
+@st.composite
+def future_changes(draw, history, cutoff):
+    """The history with events after the cutoff added, mutated or removed, and a lead created after it."""
+    leads, events = history
+    after = events["at"] > cutoff
+    changed = events.copy()
+    if after.any():
+        changed.loc[after, "type"] = draw(st.sampled_from(TYPES))
+        changed.loc[after, "amount"] = 123.0
+        changed.loc[after, "stage"] = "negotiation"
+        changed = changed[~after | np.array(draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events))))]
+    extra = []
+    for _ in range(draw(st.integers(0, 8))):
+        extra.append(
+            {
+                "lead_id": draw(st.sampled_from(leads["lead_id"].tolist())),
+                "at": cutoff + draw(st.integers(1, 2_000)) * HOUR,
+                "type": draw(st.sampled_from(TYPES)),
+                "scheduled_for": cutoff + draw(st.integers(1, 40)) * DAY,
+                "stage": "proposal",
+                "amount": 1.0,
+            }
+        )
+    future_lead = leads_frame([{"lead_id": "LATE", "created_at": cutoff + DAY}])
+    extra.append({"lead_id": "LATE", "at": cutoff + 2 * DAY, "type": "call"})
+    return pd.concat([leads, future_lead], ignore_index=True), pd.concat([changed, events_frame(extra)])
+
+
+@SETTINGS
+@given(st.data(), histories(), cutoffs)
+def test_future_events_do_not_change_features(data, history, cutoff):
+    before = build_features(*history, cutoff, extra_types=("webinar",))
+    leads, events = data.draw(future_changes(history, cutoff))
+    after = build_features(leads, events, cutoff, extra_types=("webinar",))
+    pd.testing.assert_frame_equal(before, after)
+
+
+@SETTINGS
+@given(histories(max_leads=8), cutoffs, st.data())
+def test_features_are_partition_invariant(history, cutoff, data):
+    leads, events = history
+    whole = build_features(leads, events, cutoff, extra_types=("chat",))
+    part_of = data.draw(st.lists(st.integers(0, 2), min_size=len(leads), max_size=len(leads)))
+    parts = []
+    for k in range(3):
+        mine = leads[np.array(part_of) == k]
+        own_events = events[events["lead_id"].isin(mine["lead_id"])]
+        # Each partition's own events (as applyInPandas gives them) or all events: the same rows.
+        parts.append(build_features(mine, own_events, cutoff, extra_types=("chat",)))
+        pd.testing.assert_frame_equal(parts[-1], build_features(mine, events, cutoff, extra_types=("chat",)))
+    joined = pd.concat(parts, ignore_index=True).sort_values("lead_id", ignore_index=True)
+    pd.testing.assert_frame_equal(joined, whole.sort_values("lead_id", ignore_index=True))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Columns, catalogue and errors.
+
+
+def test_every_column_is_in_the_catalogue_with_a_matching_kind(hand_built):
+    leads, events = hand_built
+    features = build_features(leads, events, T, extra_types=["webinar"])
+    names = catalogue.feature_names(["webinar"], ["segment", "company_size"])
+    assert features.columns.tolist() == ["lead_id", "cutoff", *names]
+    for name in names:
+        kind = catalogue.feature_spec(name, kind="numeric" if name == "company_size" else None).kind
+        assert pd.api.types.is_numeric_dtype(features[name]) == (kind == catalogue.NUMERIC), name
+        assert isinstance(catalogue.describe(name, features[name].iloc[0]), str)
+
+
+def test_the_frame_has_the_same_columns_and_types_when_no_lead_is_open(hand_built):
+    leads, events = hand_built
+    empty = build_features(leads, events, ts("2023-01-01"))
+    full = build_features(leads, events, T)
+    assert len(empty) == 0
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+
+
+def test_events_of_leads_not_given_are_ignored_and_columns_may_be_missing():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01"}])
+    events = pd.DataFrame(
+        {
+            "lead_id": ["A", "Z"],
+            "at": pd.to_datetime(["2024-02-01", "2024-02-01"], utc=True),
+            "type": ["call", "won"],
+        }
+    )
+    row = build_features(leads, events, T).iloc[0]
+    assert row["call_total"] == 1
+    assert pd.isna(row["source"])
+    assert math.isnan(row["call_minutes_mean"]) and row["call_minutes_total"] == 0.0
+
+
+def test_missing_columns_and_duplicate_leads_are_named():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01"}, {"lead_id": "A", "created_at": "2024-01-02"}])
+    events = events_frame([{"lead_id": "A", "at": "2024-02-01", "type": "call"}])
+    with pytest.raises(ValueError, match=r"duplicate lead_id in leads: \['A'\]"):
+        build_features(leads, events, T)
+    with pytest.raises(ValueError, match=r"\['type'\] not found in events"):
+        build_features(leads.iloc[:1], events.drop(columns="type"), T)
+    with pytest.raises(ValueError, match="leads.created_at must hold timestamps"):
+        build_features(leads.iloc[:1].assign(created_at="2024-01-01"), events, T)
+    with pytest.raises(ValueError, match="cutoff 'soon' is not a time"):
+        build_features(leads.iloc[:1], events, "soon")
+
+
+def test_extra_types_must_be_unknown_types():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01"}])
+    events = events_frame([{"lead_id": "A", "at": "2024-02-01", "type": "call"}])
+    with pytest.raises(ValueError, match=r"extra_types \['call'\] are known event types"):
+        build_features(leads, events, T, extra_types=["call"])
+    with pytest.raises(ValueError, match="not the string"):
+        build_features(leads, events, T, extra_types="webinar")
+
+
+def test_an_attribute_named_like_a_feature_is_refused():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01", "stage": "vip"}])
+    events = events_frame([{"lead_id": "A", "at": "2024-02-01", "type": "call"}])
+    with pytest.raises(ValueError, match="feature name 'stage' is used twice"):
+        build_features(leads, events, T)
+
+
+def test_top_unknown_types_counts_only_unknown_types_known_before_the_cutoff():
+    events = events_frame(
+        [{"lead_id": "A", "at": "2024-01-01", "type": t} for t in ["call", "chat", "chat", "note", "webinar"]]
+        + [{"lead_id": "A", "at": "2024-05-01", "type": "webinar"}] * 3
+    )
+    assert top_unknown_types(events, k=2) == ("webinar", "chat")
+    assert top_unknown_types(events, k=2, before="2024-02-01") == ("chat", "note")
+
+
+def test_describe_phrases_values_for_a_salesperson():
+    assert catalogue.describe("email_replied_30d", 3) == "3 emails replied in the last 30 days"
+    assert catalogue.describe("email_replied_30d", 1) == "1 email replied in the last 30 days"
+    assert catalogue.describe("call_total", 0) == "no calls so far"
+    assert catalogue.describe("has_next_step", 0) == "no next step scheduled"
+    assert catalogue.describe("has_next_step", 1) == "a next step is scheduled"
+    assert catalogue.describe("days_until_next_step", np.nan) == "no next step scheduled"
+    assert catalogue.describe("days_until_next_step", 1.0) == "next step in 1 day"
+    assert catalogue.describe("days_since_last_interaction", 12.4) == "last interaction 12 days ago"
+    assert catalogue.describe("email_reply_rate", 0.25) == "25% of emails replied"
+    assert catalogue.describe("stage", "proposal") == "in stage proposal"
+    assert catalogue.describe("stage_rank_max", 3) == "furthest stage reached: proposal (4 of 5)"
+    assert catalogue.describe("event_webinar_attended_30d", 2) == "2 webinar attended events in the last 30 days"
+    assert catalogue.describe("segment", "enterprise") == "segment: enterprise"
+
+
+def test_the_catalogue_describes_every_fixed_feature_once():
+    table = catalogue.catalogue_frame(["webinar"])
+    assert table["name"].is_unique
+    assert set(table["kind"]) == {catalogue.NUMERIC, catalogue.CATEGORICAL}
+    assert (table["description"].str.len() > 10).all()
+    assert len(catalogue.FEATURES) == 73
+    assert catalogue.CATALOGUE_VERSION
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The explicit context step: the owner's record, from outcomes known at the cutoff only.
+
+
+def test_owner_win_rate_counts_only_outcomes_known_at_each_cutoff():
+    from leadscore.context import add_owner_context
+
+    leads = pd.DataFrame({"lead_id": ["w1", "w2", "l1", "x", "open", "other"], "owner_id": ["ann"] * 5 + ["bob"]})
+    events = events_frame(
+        [
+            {"lead_id": "w1", "at": "2024-01-10", "type": "won"},
+            {"lead_id": "w2", "at": "2024-02-10", "type": "won"},
+            {"lead_id": "w2", "at": "2024-02-11", "type": "lost"},  # only the first close counts
+            {"lead_id": "l1", "at": "2024-01-20", "type": "lost"},
+            {"lead_id": "x", "at": "2024-03-10", "type": "won"},  # after both cutoffs
+            {"lead_id": "other", "at": "2024-01-05", "type": "lost"},
+            {"lead_id": "open", "at": "2024-01-05", "type": "call"},
+        ]
+    )
+    frame = pd.DataFrame(
+        {"lead_id": ["open", "open", "other"], "cutoff": [ts("2024-02-10"), ts("2024-01-15"), ts("2024-02-10")]}
+    )
+    out = add_owner_context(frame, leads, events, prior_strength=2.0)
+    assert out["owner_closed_leads"].tolist() == [3, 1, 1]
+    # Team at 2024-02-10: 4 closed, 2 won -> (2 + 1) / (4 + 2) = 0.5; ann: (2 + 2 * 0.5) / (3 + 2) = 0.6.
+    assert out["owner_win_rate"].iloc[0] == pytest.approx(0.6)
+    # Team at 2024-01-15: 2 closed, 1 won -> 0.5; ann: (1 + 2 * 0.5) / (1 + 2) = 2 / 3.
+    assert out["owner_win_rate"].iloc[1] == pytest.approx(2 / 3)
+    # bob: (0 + 2 * 0.5) / (1 + 2) = 1 / 3.
+    assert out["owner_win_rate"].iloc[2] == pytest.approx(1 / 3)
+    assert catalogue.describe("owner_win_rate", 0.6) == "owner wins 60% of closed leads"
+
+
+def test_simulated_crm_features_equal_the_reference():
+    simulator = pytest.importorskip("leadscore.simulator")
+    data = simulator.simulate(n_leads=120, n_reps=3, months=5, seed=11).data
+    t = pd.Timestamp("2024-04-01", tz="UTC")
+    extra = top_unknown_types(data.events, k=2, before=t)
+    fast = build_features(data.leads, data.events, t, extra_types=extra)
+    assert len(fast) > 10
+    assert_same_features(fast, reference_features(data.leads, data.events, t, extra))

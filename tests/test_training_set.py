@@ -1,0 +1,178 @@
+"""The training set: which snapshots exist, their labels, censoring, and that their features are point in time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadscore.catalogue import CATALOGUE_VERSION
+from leadscore.contracts import CrmData
+from leadscore.features import build_features
+from leadscore.training_set import build_training_set, label_snapshots, weekly_cutoffs
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def crm(leads: list[tuple[str, str]], events: list[tuple[str, str, str]]) -> CrmData:
+    """A validated data set from (lead_id, created_at) and (lead_id, at, type) tuples."""
+    return CrmData.from_frames(
+        pd.DataFrame(leads, columns=["lead_id", "created_at"]).assign(source="web"),
+        pd.DataFrame([(f"e{i}", *e) for i, e in enumerate(events)], columns=["event_id", "lead_id", "at", "type"]),
+    )
+
+
+@pytest.fixture
+def history() -> CrmData:
+    return crm(
+        leads=[
+            ("won_inside", "2024-01-01"),
+            ("won_after", "2024-01-01"),
+            ("lost", "2024-01-01"),
+            ("still_open", "2024-01-01"),
+            ("closed_before", "2023-12-01"),
+            ("created_later", "2024-02-01"),
+            ("won_at_horizon", "2024-01-01"),
+            ("won_at_cutoff", "2024-01-01"),
+        ],
+        events=[
+            ("won_inside", "2024-01-10", "call"),
+            ("won_inside", "2024-02-15", "won"),
+            ("won_after", "2024-06-20", "won"),  # after t1's horizon, inside t2's
+            ("lost", "2024-02-01", "lost"),
+            ("closed_before", "2023-12-20", "won"),
+            ("won_at_horizon", "2024-04-14", "won"),  # exactly t1 + 90 days
+            ("won_at_cutoff", "2024-01-15", "won"),  # exactly at t1: closed, not scored
+            ("still_open", "2024-07-01", "call"),  # the end of the data
+        ],
+    )
+
+
+T1, T2, T3 = ts("2024-01-15"), ts("2024-04-01"), ts("2024-04-10")
+
+
+def labels_of(frame: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, int]:
+    at = frame[frame["cutoff"] == cutoff]
+    return dict(zip(at["lead_id"], at["label"].astype(int), strict=True))
+
+
+def test_labels_are_won_within_the_horizon_after_the_cutoff(history):
+    labels = label_snapshots(history, [T1, T2], horizon_days=90)
+    assert labels_of(labels, T1) == {
+        "won_inside": 1,
+        "won_after": 0,
+        "lost": 0,
+        "still_open": 0,
+        "won_at_horizon": 1,
+    }
+    assert labels_of(labels, T2) == {"won_after": 1, "still_open": 0, "created_later": 0, "won_at_horizon": 1}
+
+
+def test_snapshots_whose_horizon_runs_past_the_end_are_censored(history):
+    assert history.end == ts("2024-07-01")
+    labels = label_snapshots(history, [T1, T2, T3], horizon_days=90)
+    assert sorted(labels["cutoff"].unique()) == [T1, T2]  # T3 + 90 days is after the end of the data
+    assert sorted(label_snapshots(history, [T3], horizon_days=30)["lead_id"]) == [
+        "created_later",
+        "still_open",
+        "won_after",
+        "won_at_horizon",
+    ]
+    empty = label_snapshots(history, [T3], horizon_days=90)
+    assert empty.empty and empty.columns.tolist() == ["lead_id", "cutoff", "label"]
+
+
+def test_a_shorter_horizon_turns_a_late_win_into_a_negative(history):
+    assert labels_of(label_snapshots(history, [T1], horizon_days=30), T1)["won_inside"] == 0
+    assert labels_of(label_snapshots(history, [T1], horizon_days=31), T1)["won_inside"] == 1
+
+
+def test_training_set_rows_are_the_labelled_snapshots_with_their_point_in_time_features(history):
+    training = build_training_set(history, [T2, T1, T3], horizon_days=90)
+    assert training.columns[:3].tolist() == ["lead_id", "cutoff", "label"]
+    labels = label_snapshots(history, [T1, T2], horizon_days=90)
+    pd.testing.assert_frame_equal(training[["lead_id", "cutoff", "label"]], labels)
+    for cutoff in (T1, T2):
+        rows = training[training["cutoff"] == cutoff].drop(columns="label").reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows, build_features(history.leads, history.events, cutoff))
+    at_t1 = training[training["cutoff"] == T1].set_index("lead_id")
+    assert at_t1.loc["won_inside", "call_total"] == 1
+    assert at_t1.loc["won_inside", "interactions_total"] == 1  # the win itself is in the future
+
+
+def test_training_set_records_its_vocabulary_and_the_catalogue_version(history):
+    training = build_training_set(history, [T1], extra_types=["webinar"])
+    assert training.attrs == {"extra_types": ("webinar",), "horizon_days": 90, "catalogue_version": CATALOGUE_VERSION}
+    assert "event_webinar_30d" in training.columns
+
+
+def test_an_all_censored_training_set_is_empty_with_every_column(history):
+    empty = build_training_set(history, [T3], horizon_days=90)
+    full = build_training_set(history, [T1], horizon_days=90)
+    assert empty.empty
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+
+
+def test_default_cutoffs_are_the_mondays_after_the_first_lead(history):
+    cutoffs = weekly_cutoffs(history)
+    assert cutoffs[0] == ts("2023-12-04") and cutoffs[-1] == ts("2024-07-01")
+    assert (cutoffs.day_of_week == 0).all() and (np.diff(cutoffs.asi8) == 7 * 86_400 * 10**9).all()
+    training = build_training_set(history)
+    assert training["cutoff"].max() + pd.Timedelta(days=90) <= history.end
+    assert training["cutoff"].min() == ts("2023-12-04")
+
+
+def test_weekly_cutoffs_take_a_step_and_bounds():
+    data = crm([("a", "2024-01-03")], [("a", "2024-03-01", "call")])
+    days = weekly_cutoffs(data, every_days=1, start="2024-02-27", end="2024-03-01")
+    assert [str(t.date()) for t in days] == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    assert weekly_cutoffs(data, start="2024-01-08")[0] == ts("2024-01-15")  # strictly after the start
+    with pytest.raises(ValueError, match="every_days must be at least 1"):
+        weekly_cutoffs(data, every_days=0)
+    with pytest.raises(ValueError, match="horizon_days must be positive"):
+        label_snapshots(data, ["2024-01-08"], horizon_days=0)
+
+
+# Property: the labels agree with the definition, snapshot by snapshot, on random histories.
+
+BASE = ts("2024-01-01")
+
+
+@st.composite
+def random_crm(draw):
+    n = draw(st.integers(1, 6))
+    leads = [(f"L{i}", str(BASE + pd.Timedelta(days=draw(st.integers(0, 60))))) for i in range(n)]
+    events = [
+        (
+            f"L{draw(st.integers(0, n - 1))}",
+            str(BASE + pd.Timedelta(days=draw(st.integers(0, 200)))),
+            draw(st.sampled_from(["won", "lost", "call", "email_sent"])),
+        )
+        for _ in range(draw(st.integers(1, 15)))
+    ]
+    return crm(leads, events)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_crm(), st.lists(st.integers(0, 200), min_size=1, max_size=4), st.integers(1, 120))
+def test_labels_match_the_definition_on_random_histories(data, days, horizon):
+    cutoffs = [BASE + pd.Timedelta(days=d) for d in days]
+    got = label_snapshots(data, cutoffs, horizon_days=horizon)
+    expected = set()
+    horizon_td = pd.Timedelta(days=horizon)
+    for t in sorted(set(cutoffs)):
+        if t + horizon_td > data.end:
+            continue
+        for lead in data.leads.itertuples():
+            mine = data.events[data.events["lead_id"] == lead.lead_id]
+            closed = mine[mine["type"].isin(["won", "lost"]) & (mine["at"] <= t)]
+            if lead.created_at > t or len(closed):
+                continue
+            won = mine[(mine["type"] == "won") & (mine["at"] > t) & (mine["at"] <= t + horizon_td)]
+            expected.add((lead.lead_id, t, int(len(won) > 0)))
+    assert set(zip(got["lead_id"], got["cutoff"], got["label"].astype(int), strict=True)) == expected
+    assert len(got) == len(expected)
