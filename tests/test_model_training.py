@@ -1,0 +1,169 @@
+"""Training: honest time-ordered validation, calibration away from the validation period, leaks, cold start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from model_fixtures import labelled
+
+from leadscore.calibration import TimeCalibratedClassifier, fit_platt
+from leadscore.candidates import LogOddsBlend, make_candidates, naive_bayes_pipeline
+from leadscore.leakage import LeakageError, find_leaky_columns
+from leadscore.metrics import expected_calibration_error
+from leadscore.naive_bayes import FrequencyNaiveBayes
+from leadscore.splits import time_split
+from leadscore.training import LOG_LOSS_TIE, MIN_CLASS_COUNT, CandidateResult, choose, train
+
+
+def test_time_ordered_split_never_leaks():
+    rng = np.random.default_rng(0)
+    cutoffs = np.repeat(np.arange(0, 7 * 60, 7), rng.integers(20, 40, 60)).astype(float)  # weekly snapshots
+    split = time_split(cutoffs, horizon=90.0, fraction=0.2)
+    train_t, valid_t = cutoffs[split.train], cutoffs[split.valid]
+    assert train_t.max() < valid_t.min()  # no validation snapshot earlier than a training one
+    assert (train_t + 90.0 <= valid_t.min()).all()  # no training label decided inside the validation period
+    assert split.purged > 0 and split.time_ordered
+    assert len(split.valid) == pytest.approx(0.2 * len(cutoffs), rel=0.15)
+
+
+def test_the_same_lead_is_never_on_both_sides_at_overlapping_times():
+    # Lead "a" is open in every week; its snapshots either end their label window before validation starts
+    # or are validation snapshots.
+    cutoffs = np.arange(0.0, 700.0, 7.0)
+    split = time_split(cutoffs, horizon=30.0)
+    windows = [(t, t + 30.0) for t in cutoffs[split.train]]
+    assert all(end <= split.valid_start for _, end in windows)
+
+
+def test_random_split_only_without_time_and_it_says_so():
+    y = np.array([0, 1] * 100)
+    split = time_split(None, y=y)
+    assert not split.time_ordered and "random split" in split.describe()
+    assert y[split.valid].mean() == pytest.approx(0.5)
+
+
+def test_calibration_is_fitted_on_the_latest_training_slice_only():
+    data = labelled(3000, seed=1)
+    naive = naive_bayes_pipeline(data.kinds)
+    model = TimeCalibratedClassifier(naive, method="sigmoid", calibration_fraction=0.25).fit(
+        data.X[:2000], data.y[:2000], times=data.times[:2000]
+    )
+    held_out = slice(2000, 3000)
+    raw = model.estimator_.predict_proba(data.X[held_out])[:, 1]
+    calibrated = model.predict_proba(data.X[held_out])[:, 1]
+    assert model.slope_ > 0
+    # Naive Bayes double-counts evidence; Platt scaling on later examples fixes most of it.
+    y = data.y[held_out]
+    assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, raw)
+    # The classifier was refitted on all 2000 examples after calibrating.
+    assert model.estimator_.named_steps["model"].class_count_.sum() == 2000
+
+
+def test_platt_never_turns_a_ranking_upside_down():
+    a, _ = fit_platt(np.array([2.0, 1.0, -1.0, -2.0]), np.array([0, 0, 1, 1]))
+    assert a == 0.0
+
+
+def test_candidates_are_compared_on_the_same_period_and_the_best_log_loss_is_refitted_on_everything():
+    data = labelled(3000, seed=2)
+    result = train(data, check_leakage=False)
+    table = result.table()
+    assert set(table["candidate"]) == {"logistic", "gradient_boosting", "naive_bayes", "blend"}
+    assert (table["n"] == len(result.split.valid)).all()
+    assert result.chosen.metrics["log_loss"] <= table["log_loss"].min() + LOG_LOSS_TIE
+    assert table["chosen"].sum() == 1
+    # The final model has the chosen settings and was refitted on all 3000 examples.
+    final = result.model
+    assert type(final) is type(result.chosen.model)
+    members = final.estimators_ if isinstance(final, LogOddsBlend) else [final]
+    for member in members:
+        assert member.method == result.chosen.calibration
+        assert rows_seen(member.estimator_) == 3000
+
+
+def rows_seen(pipeline) -> int:
+    """How many examples a fitted candidate pipeline was fitted on."""
+    steps = pipeline.named_steps
+    if "scale" in steps:
+        return int(steps["scale"].n_samples_seen_)
+    if isinstance(steps["model"], FrequencyNaiveBayes):
+        return int(steps["model"].class_count_.sum())
+    return int(steps["model"]._predictors[0][0].nodes["count"][0])  # the first tree's root
+
+
+def test_a_log_loss_tie_goes_to_the_better_calibrated_variant():
+    def variant(calibration, log_loss, ece):
+        metrics = {"log_loss": log_loss, "ece": ece}
+        return CandidateResult("logistic", calibration, metrics, np.array([]), 0.0, None)
+
+    raw, calibrated, other = variant("none", 0.25910, 0.012), variant("sigmoid", 0.25912, 0.010), variant("x", 0.3, 0)
+    assert choose([raw, calibrated, other]) is calibrated
+    assert choose([variant("none", 0.2500, 0.012), calibrated]).calibration == "none"
+
+
+def test_a_planted_leaky_column_is_refused_by_name():
+    data = labelled(2000, seed=3)
+    data.X = data.X.assign(won_reason=np.where(data.y == 1, "price", None))
+    data.kinds = {**data.kinds, "won_reason": "categorical"}
+    with pytest.raises(LeakageError, match="won_reason") as caught:
+        train(data)
+    assert {leak.column for leak in caught.value.leaks} == {"won_reason"}
+    assert "--allow-leaky" in str(caught.value)
+    allowed = train(data, allow_leaky=True, candidates=["naive_bayes"])
+    assert any("won_reason" in note for note in allowed.notes)
+
+
+def test_a_column_that_adds_most_of_the_signal_is_flagged():
+    data = labelled(3000, seed=4, strength=0.3)
+    rng = np.random.default_rng(4)
+    # Like a call duration recorded after the sale: noisy alone, but information no other column has.
+    duration = np.where(data.y == 1, rng.gamma(6.0, 60.0, len(data)), rng.gamma(2.0, 60.0, len(data)))
+    data.X = data.X.assign(duration=duration)
+    data.kinds = {**data.kinds, "duration": "numeric"}
+    leaks = find_leaky_columns(data.X, data.y, data.kinds)
+    assert [leak.column for leak in leaks] == ["duration"]
+    assert "beyond all other columns" in leaks[0].rule
+
+
+def test_honest_columns_pass_the_guard():
+    data = labelled(3000, seed=5)
+    assert find_leaky_columns(data.X, data.y, data.kinds) == []
+
+
+def test_cold_start_with_few_conversions_gives_a_provisional_smoothed_model():
+    data = labelled(2000, seed=6)
+    keep = np.concatenate([np.flatnonzero(data.y == 1)[: MIN_CLASS_COUNT - 5], np.flatnonzero(data.y == 0)[:500]])
+    small = data.subset(np.sort(keep))
+    result = train(small)
+    assert result.cold_start and result.chosen is None and result.split is None
+    assert any("provisional" in note for note in result.notes)
+    nb = result.model.estimator_.named_steps["model"]
+    assert isinstance(nb, FrequencyNaiveBayes) and nb.evidence_weight < 1
+    p = result.model.predict_proba(small.X)[:, 1]
+    assert ((p > 0) & (p < 1)).all()
+
+
+def test_one_class_only_is_an_error():
+    data = labelled(500, seed=7)
+    only_negatives = data.subset(np.flatnonzero(data.y == 0))
+    with pytest.raises(ValueError, match="all .* examples are unconverted"):
+        train(only_negatives)
+
+
+def test_make_candidates_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown candidate"):
+        make_candidates({"x": "numeric"}, ["xgboost"])
+
+
+def test_lead_attributes_read_as_text_are_typed_like_a_flat_table():
+    from leadscore.contracts import CrmData
+    from leadscore.simulator import simulate
+    from leadscore.training import training_data_from_crm
+
+    data = simulate(n_leads=300, n_reps=3, months=7, seed=2).data
+    leads = data.leads.assign(company_size=data.leads["company_size"].astype(str), crm_ref=[f"R{i:06d}" for i in range(len(data.leads))])
+    labelled = training_data_from_crm(CrmData(leads=leads, events=data.events), horizon_days=30)
+    assert labelled.kinds["company_size"] == "numeric"  # a CSV export's "2986", not 2,947 categories
+    assert labelled.kinds["segment"] == "categorical" and labelled.kinds["email_replied_30d"] == "numeric"
+    assert "crm_ref" not in labelled.X.columns and any("crm_ref" in note for note in labelled.notes)
+    assert labelled.time_kind == "cutoff" and labelled.horizon == 30
