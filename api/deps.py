@@ -1,0 +1,68 @@
+"""The API's dependencies, as ``Annotated`` aliases for route signatures.
+
+- ``SettingsDep``: the service settings (tests override :func:`leadscore.settings.get_settings`);
+- ``RepoDep``: the store's repository, ``SessionDep``: a SQLAlchemy session on the same engine;
+- ``ModelDep``: the model in use for this request (taken once, so a reload never changes it mid-request);
+- ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from api.champion import LoadedModel, ModelHolder
+from api.errors import RequestProblem
+from api.security import Principal, RequireScope
+from leadscore.settings import Settings, get_settings
+from leadscore.store import Repository
+
+
+def single_query_values(request: Request) -> None:
+    """Refuse a query parameter given more than once (``?owner=a&owner=b``): which one was meant is unclear."""
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise RequestProblem(["query", repeated[0]], f"query parameter(s) {repeated} given more than once")
+
+
+def get_engine(request: Request) -> Engine:
+    """The engine opened at start-up."""
+    return request.app.state.engine
+
+
+def get_repository(request: Request) -> Repository:
+    """The repository over the engine opened at start-up."""
+    return request.app.state.repository
+
+
+def get_model_holder(request: Request) -> ModelHolder:
+    """The holder of the model in use."""
+    return request.app.state.model_holder
+
+
+def get_model(holder: Annotated[ModelHolder, Depends(get_model_holder)]) -> LoadedModel:
+    """The model in use for this request (503 with how to train one when there is none)."""
+    return holder.require()
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A session for the request, closed afterwards."""
+    with Session(engine) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+RepoDep = Annotated[Repository, Depends(get_repository)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ModelHolderDep = Annotated[ModelHolder, Depends(get_model_holder)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+ScoreKey = Annotated[Principal, Depends(RequireScope("score"))]
+IngestKey = Annotated[Principal, Depends(RequireScope("ingest"))]
+ReadKey = Annotated[Principal, Depends(RequireScope("read"))]

@@ -1,0 +1,140 @@
+"""Exception handlers: every bad input becomes a 4xx whose body says what is wrong and where.
+
+- a request that does not fit the schema, or rows that break a data contract → 422, each problem with its
+  ``loc`` (``["body", "events", 3, "at"]``, 0-based list indexes) and ``msg``;
+- event ids already stored with other content → 409 naming the ids and the differing fields;
+- no model to score with → 503 saying how to train one;
+- a database that is busy or unreachable → 503 with ``Retry-After``;
+- anything else → 500 with a reference to the logged traceback (a bug, never the client's fault).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.champion import NoModelError
+from leadscore.contracts import CONTRACTS, ContractError
+from leadscore.store.engine import is_transient
+from leadscore.store.errors import EventConflictError, UnknownLeadError
+
+log = logging.getLogger("leadscore.api")
+
+#: At most this many problems are listed in one 422 body.
+MAX_PROBLEMS = 100
+
+
+def _problem_body(items: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    more = f" (first {MAX_PROBLEMS} shown)" if total > MAX_PROBLEMS else ""
+    return {"message": f"{total} problem(s) in the request{more}; nothing was stored", "detail": items}
+
+
+class RequestProblem(ValueError):
+    """A request value the schema could not rule out but the service cannot use: a 422 at ``loc``."""
+
+    def __init__(self, loc: list[str | int], msg: str):
+        self.loc = loc
+        self.msg = msg
+        super().__init__(msg)
+
+
+async def request_problem(_request: Request, exc: RequestProblem) -> JSONResponse:
+    return JSONResponse(_problem_body([{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}], 1), status_code=422)
+
+
+async def no_model(_request: Request, exc: NoModelError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+
+async def request_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    items = [
+        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())], "msg": e["msg"], "type": e["type"]}
+        for e in errors[:MAX_PROBLEMS]
+    ]
+    return JSONResponse(_problem_body(items, len(errors)), status_code=422)
+
+
+def contract_problem_items(exc: ContractError) -> tuple[list[dict[str, Any]], int]:
+    """Contract problems as ``loc``/``msg`` items, one per offending row (rows are 1-based in problems)."""
+    items: list[dict[str, Any]] = []
+    total = 0
+    for problem in exc.problems:
+        contract = CONTRACTS.get(problem.table)
+        column = problem.column
+        if column is None:
+            field: list[str | int] = []
+        elif contract is not None and problem.table == "leads" and column not in contract.names:
+            field = ["attributes", column]  # extra lead columns arrive as attributes
+        else:
+            field = [column]
+        rows = problem.rows or (None,)
+        total += len(rows)
+        for row in rows:
+            if len(items) >= MAX_PROBLEMS:
+                break
+            where: list[str | int] = ["body", problem.table]
+            if row is not None:
+                where.append(row - 1)
+            items.append({"loc": where + field, "msg": problem.message, "type": "contract"})
+    return items, total
+
+
+async def contract_error(_request: Request, exc: ContractError) -> JSONResponse:
+    items, total = contract_problem_items(exc)
+    return JSONResponse(_problem_body(items, total), status_code=422)
+
+
+async def event_conflict(_request: Request, exc: EventConflictError) -> JSONResponse:
+    body = {
+        "detail": str(exc),
+        "conflicts": [{"event_id": c.event_id, "fields": list(c.fields)} for c in exc.conflicts],
+    }
+    return JSONResponse(body, status_code=409)
+
+
+async def unknown_lead(_request: Request, exc: UnknownLeadError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def database_error(request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+    if is_transient(exc) or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(
+            {"detail": "the database is busy or unreachable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    if isinstance(exc, sa.exc.DataError):
+        first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+        return JSONResponse({"detail": f"the database refused a value: {first_line}"}, status_code=422)
+    if isinstance(exc, sa.exc.IntegrityError):
+        # Validation catches these first; a concurrent change can still get here. Retrying is safe.
+        return JSONResponse(
+            {"detail": "the request conflicts with stored data changed concurrently; retry"}, status_code=409
+        )
+    return await unexpected_error(request, exc)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    reference = uuid.uuid4().hex[:12]
+    log.error("unexpected error %s on %s %s", reference, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error (reference {reference}); this is a bug"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(RequestValidationError, request_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ContractError, contract_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestProblem, request_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(NoModelError, no_model)  # type: ignore[arg-type]
+    app.add_exception_handler(EventConflictError, event_conflict)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownLeadError, unknown_lead)  # type: ignore[arg-type]
+    app.add_exception_handler(sa.exc.DBAPIError, database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,125 @@
+"""The leadscore HTTP service: ``create_app(settings)`` builds the FastAPI application.
+
+Start-up (the lifespan) upgrades the database schema, opens the engine, loads the API keys and the champion model
+(and starts watching its alias); shutting down stops the watch and closes the engine. Everything except the
+health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
+
+Run it with ``uvicorn api.main:app`` (settings from ``LEADSCORE_*``) or ``uvicorn --factory api.main:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import leadscore
+from api.cache import ScoredTableCache
+from api.champion import ModelHolder
+from api.deps import single_query_values
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimitMiddleware
+from api.routes import health, ingest, leads, model, scores
+from api.security import KeyRing
+from leadscore.settings import Settings, get_settings
+from leadscore.store import Repository, create_engine, upgrade_database
+
+log = logging.getLogger("leadscore.api")
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Predictive lead scoring for sales teams: ingest leads and their interactions from a CRM, and get calibrated
+probabilities of conversion, grades and the reasons behind them.
+
+**Authentication.** Every `/api/v1` route needs an API key in the `X-API-Key` header (use the *Authorize*
+button). Keys carry scopes: `ingest` (send leads and events), `score` (score leads), `read` (read stored leads
+and the model). Create one with `leadscore keys create --scope ingest --scope read --scope score`.
+
+**Errors.** A bad request gets a 4xx whose body says what is wrong and where: `loc` gives the path into the
+request body (list indexes are 0-based), `msg` what is wrong. Nothing of a failed request is stored.
+"""
+
+TAGS = [
+    {"name": "scoring", "description": "Score leads sent with their histories, or precomputed feature rows."},
+    {"name": "leads", "description": "Stored leads: a lead's score and trend, the manager's prioritised list."},
+    {"name": "ingestion", "description": "Batch upserts from a CRM: leads, events (idempotent), goals, expenses."},
+    {"name": "model", "description": "The model in use, and reloading it when the champion changes."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        The configuration; default :func:`leadscore.settings.get_settings` (the ``LEADSCORE_*`` environment).
+
+    Examples
+    --------
+    >>> from fastapi.testclient import TestClient
+    >>> import tempfile
+    >>> app = create_app(Settings(data_dir=tempfile.mkdtemp()))
+    >>> with TestClient(app) as client:
+    ...     client.get("/healthz").json()
+    {'status': 'ok'}
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url()
+        if settings.run_migrations:
+            revision = await run_in_threadpool(upgrade_database, url)
+            log.info("database schema at revision %s", revision)
+        engine = create_engine(url)
+        app.state.engine = engine
+        app.state.repository = Repository(engine)
+        app.state.keyring = KeyRing.from_settings(settings)
+        app.state.scored_cache = ScoredTableCache(settings.prioritized_cache_seconds)
+        if not app.state.keyring.entries:
+            log.warning("no API keys configured: every /api/v1 route will answer 401 (see `leadscore keys create`)")
+        holder = ModelHolder(settings.model_alias, settings.mlflow_tracking_uri, tuple(settings.grade_cutoffs.items()))
+        app.state.model_holder = holder
+        outcome = await run_in_threadpool(holder.reload)
+        log.info("model: %s", outcome.detail)
+        holder.start_polling(settings.model_poll_seconds)
+        try:
+            yield
+        finally:
+            holder.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="leadscore",
+        version=leadscore.__version__,
+        summary="Predictive lead scoring: calibrated, explained, point-in-time.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_error_handlers(app)
+
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(single_query_values)])
+    v1.include_router(scores.router)
+    v1.include_router(leads.router)
+    v1.include_router(ingest.router)
+    v1.include_router(model.router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn api.main:app` builds the app on first access, from the environment, not at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

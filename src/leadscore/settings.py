@@ -1,0 +1,163 @@
+"""Service configuration: one pydantic-settings class read from ``LEADSCORE_*`` environment variables.
+
+Every knob of the store and the API lives here, with a default that works on a laptop: a SQLite file under the
+data folder, no API keys (so every protected route answers 401 until a key is created with
+``leadscore keys create``), a 10 MB request limit and batches of at most 10,000 rows.
+
+Tests and embedders build their own ``Settings(...)`` and pass it to ``api.main.create_app``; the service reads
+the cached :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The scopes an API key may carry: scoring requests, ingestion from a CRM, reading stored leads and models.
+SCOPES: tuple[str, ...] = ("score", "ingest", "read")
+#: Prefix of a key stored as a hash in a keys file (``sha256:<hex digest of the key>``).
+HASHED_KEY_PREFIX = "sha256:"
+
+
+class Settings(BaseSettings):
+    """Configuration of the leadscore store and service.
+
+    Each field can be set with an environment variable named ``LEADSCORE_<FIELD>`` (dicts and lists as JSON).
+
+    Examples
+    --------
+    >>> s = Settings(data_dir="/tmp/ls", api_keys={"k1": ["read"]})
+    >>> s.resolved_database_url()
+    'sqlite:////tmp/ls/leadscore.db'
+    >>> "k1" in repr(s)
+    False
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite store and the keys file.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default a SQLite file `<data_dir>/leadscore.db`. PostgreSQL: "
+        "`postgresql+psycopg://user@host:5432/db`.",
+    )
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict, repr=False, description="API key -> scopes (`score`, `ingest`, `read`)."
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="JSON or YAML file mapping keys (or `sha256:<hex>` digests) to scopes; default "
+        "`<data_dir>/api_keys.json` when it exists.",
+    )
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_batch_size: int = Field(10_000, gt=0, description="Most leads or events accepted in one request.")
+    grade_cutoffs: dict[str, float] = Field(
+        default_factory=lambda: {"A": 0.5, "B": 0.25, "C": 0.1},
+        description="Grade -> lowest probability that earns it, highest first; below every floor a lead gets D.",
+    )
+    horizon_days: int = Field(90, gt=0, description="Conversion horizon the model predicts.")
+    follow_up_days: int = Field(
+        14, gt=0, description="A lead untouched for this many days (or without a next step) needs follow-up."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking store; default MLFLOW_TRACKING_URI, else the project's models/mlflow.db."
+    )
+    model_alias: str = Field("champion", description="Alias (or version number) of the model the service uses.")
+    model_poll_seconds: float = Field(
+        30.0, ge=0, description="How often to check whether the alias moved; 0 disables polling."
+    )
+    prioritized_cache_seconds: float = Field(
+        60.0, ge=0, description="How long the scored list of open leads is reused (ingestion refreshes it)."
+    )
+    run_migrations: bool = Field(True, description="Upgrade the database schema at start-up.")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _known_scopes(cls, keys: dict[str, list[str]]) -> dict[str, list[str]]:
+        check_scopes(keys, where="LEADSCORE_API_KEYS")
+        return keys
+
+    @field_validator("grade_cutoffs")
+    @classmethod
+    def _cutoffs_decrease(cls, cutoffs: dict[str, float]) -> dict[str, float]:
+        floors = list(cutoffs.values())
+        if any(not 0.0 <= v <= 1.0 for v in floors) or any(a <= b for a, b in zip(floors, floors[1:], strict=False)):
+            raise ValueError(f"grade cut-offs must be probabilities in [0, 1], highest first; got {cutoffs}")
+        return cutoffs
+
+    @model_validator(mode="after")
+    def _keys_file_exists(self) -> Settings:
+        if self.api_keys_file is not None and not self.api_keys_file.is_file():
+            raise ValueError(f"api_keys_file {str(self.api_keys_file)!r} does not exist")
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The database URL to connect to: the configured one, or the SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'leadscore.db').resolve()}"
+
+    def keys_file(self) -> Path | None:
+        """The API keys file in use, if any: the configured one, or ``<data_dir>/api_keys.json`` if present."""
+        if self.api_keys_file is not None:
+            return self.api_keys_file
+        default = self.data_dir / "api_keys.json"
+        return default if default.is_file() else None
+
+    def all_api_keys(self) -> dict[str, list[str]]:
+        """Keys from the settings and from the keys file together (key or ``sha256:`` digest -> scopes)."""
+        keys = dict(self.api_keys)
+        path = self.keys_file()
+        if path is not None:
+            keys.update(read_keys_file(path))
+        return keys
+
+
+def check_scopes(keys: dict[str, Any], *, where: str) -> None:
+    """Raise ``ValueError`` naming any scope that is not one of :data:`SCOPES`."""
+    unknown = sorted({s for scopes in keys.values() for s in scopes if s not in SCOPES})
+    if unknown:
+        raise ValueError(f"unknown scope(s) {unknown} in {where}; allowed: {list(SCOPES)}")
+
+
+def read_keys_file(path: Path) -> dict[str, list[str]]:
+    """Read an API keys file: a JSON or YAML mapping of key (or ``sha256:<hex>``) to a list of scopes.
+
+    A value may also be ``{"scopes": [...], "name": "..."}``; the name is for people, only the scopes count.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "keys.yaml"
+    >>> _ = p.write_text("secret: [score, read]\\n")
+    >>> read_keys_file(p)
+    {'secret': ['score', 'read']}
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"API keys file {str(path)!r} is not valid JSON/YAML: {err}") from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"API keys file {str(path)!r} must map keys to scopes, not {type(raw).__name__}")
+    keys: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        scopes = value.get("scopes", []) if isinstance(value, dict) else value
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise ValueError(f"API keys file {str(path)!r}: the scopes of an entry must be a list of strings")
+        keys[str(key)] = scopes
+    check_scopes(keys, where=str(path))
+    return keys
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment (a FastAPI dependency tests can override)."""
+    return Settings()

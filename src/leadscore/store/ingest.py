@@ -1,0 +1,100 @@
+"""Writing batches of leads and events: staged, checked and moved into place by the database.
+
+Both functions run inside the caller's write transaction and raise (rolling it back) on bad input. Rows are
+moved in key order, so concurrent overlapping batches take their row locks in the same order and cannot
+deadlock on PostgreSQL; on SQLite writers queue on the write lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.contracts import EVENTS, LEADS, ContractError, Problem
+from leadscore.store.bulk import Bulk, attributes_json, column_values, rows_of
+from leadscore.store.errors import EventConflict, EventConflictError
+from leadscore.store.tables import EVENT_CONTENT_COLUMNS
+
+LEAD_COLUMNS = ("lead_id", "created_at", "owner_id", "source")
+
+
+def upsert_leads(bulk: Bulk, leads: pd.DataFrame, now: Any) -> dict[str, int]:
+    """Create or replace validated ``leads``; count them as created, updated (other content) or unchanged.
+
+    Extra columns are stored together as the JSON ``attributes`` of each lead.
+    """
+    frame = leads.sort_values("lead_id", kind="stable", ignore_index=True)  # one lock order for every writer
+    extras = [c for c in frame.columns if c not in LEADS.names]
+    values = [column_values(bulk, frame[c]) for c in LEAD_COLUMNS]
+    rows = list(zip(*values, attributes_json(frame, extras), strict=True))
+    bulk.stage("staging_leads", "leads", [*LEAD_COLUMNS, "attributes"], rows)
+    existing = bulk.fetch(
+        "SELECT count(*) FROM staging_leads s WHERE EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = s.lead_id)"
+    )[0][0]
+    content = ("created_at", "owner_id", "source", "attributes")
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in (*content, "updated_at"))
+    changed = " OR ".join(f"leads.{c} {bulk.distinct} excluded.{c}" for c in content)
+    written = bulk.execute(
+        "INSERT INTO leads (lead_id, created_at, owner_id, source, attributes, updated_at) "
+        f"SELECT lead_id, created_at, owner_id, source, attributes, {bulk.placeholder} FROM staging_leads "
+        f"{bulk.where_true} ORDER BY lead_id "
+        f"ON CONFLICT (lead_id) DO UPDATE SET {assignments} WHERE {changed}",
+        [now],
+    )
+    created = len(frame) - existing
+    updated = written - created
+    return {"leads_created": created, "leads_updated": updated, "leads_unchanged": existing - updated}
+
+
+def insert_events(bulk: Bulk, events: pd.DataFrame, raw_events: pd.DataFrame, now: Any) -> dict[str, int]:
+    """Insert validated ``events`` idempotently on ``event_id``; count them as inserted or already stored.
+
+    Raises
+    ------
+    ContractError
+        An event's lead is not stored (rows numbered as in ``raw_events``, the frame as it was received).
+    EventConflictError
+        Event ids stored with other content, with the fields that differ.
+    """
+    frame = events.sort_values("event_id", kind="stable", ignore_index=True)  # one lock order for every writer
+    bulk.stage("staging_events", "events", EVENTS.names, rows_of(bulk, frame, EVENTS.names))
+
+    unknown = [
+        row[0]
+        for row in bulk.fetch(
+            "SELECT DISTINCT s.lead_id FROM staging_events s "
+            "WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = s.lead_id) ORDER BY s.lead_id"
+        )
+    ]
+    if unknown:
+        rows = np.flatnonzero(raw_events["lead_id"].astype(str).isin(unknown).to_numpy()) + 1
+        message = f"event for an unknown lead (not in this request and not in the store): {unknown[:10]}"
+        raise ContractError([Problem("events", "lead_id", tuple(int(r) for r in rows), message)])
+
+    columns = ", ".join(EVENTS.names)
+    inserted = bulk.execute(
+        f"INSERT INTO events ({columns}, ingested_at) SELECT {columns}, {bulk.placeholder} FROM staging_events "
+        f"{bulk.where_true} ORDER BY event_id ON CONFLICT (event_id) DO NOTHING",
+        [now],
+    )
+    already = len(frame) - inserted
+    if already:
+        # Ids that were there already (a retry, or another client's concurrent batch): same content or conflict.
+        flags = ", ".join(f"e.{c} {bulk.distinct} s.{c}" for c in EVENT_CONTENT_COLUMNS)
+        differs = " OR ".join(f"e.{c} {bulk.distinct} s.{c}" for c in EVENT_CONTENT_COLUMNS)
+        clashes = bulk.fetch(
+            f"SELECT s.event_id, {flags} FROM staging_events s JOIN events e ON e.event_id = s.event_id "
+            f"WHERE {differs} ORDER BY s.event_id"
+        )
+        if clashes:
+            raise EventConflictError(
+                [
+                    EventConflict(
+                        str(row[0]), tuple(c for c, d in zip(EVENT_CONTENT_COLUMNS, row[1:], strict=True) if d)
+                    )
+                    for row in clashes
+                ]
+            )
+    return {"events_inserted": inserted, "events_already_stored": already}

@@ -1,0 +1,444 @@
+"""The repository: every read and write of the store, in frames that follow the data contracts.
+
+Writes take raw frames, validate them against :mod:`leadscore.contracts` (the store is an edge) and run in one
+transaction each, so a request is stored entirely or not at all. Reads return frames that are already
+normalised the way :func:`leadscore.contracts.validate` would leave them, so library code can use them as is.
+
+Events are idempotent on ``event_id``: a batch is staged, inserted with ``INSERT ... ON CONFLICT DO NOTHING``, and
+the ids that were already there are compared with what is stored. The same content is a no-op; other content is
+an :class:`~leadscore.store.errors.EventConflictError` naming the ids, and the transaction is rolled back
+(:mod:`~leadscore.store.ingest`). Bulk reads go through :mod:`~leadscore.store.reads`; goals, expenses and score
+history are small and use SQLAlchemy Core directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from leadscore.contracts import (
+    EVENTS,
+    EXPENSES,
+    GOALS,
+    LEADS,
+    ContractError,
+    CrmData,
+    Problem,
+    TableContract,
+    validate,
+)
+from leadscore.store.bulk import Bulk, native
+from leadscore.store.engine import create_engine, run_in_write_transaction
+from leadscore.store.errors import UnknownLeadError
+from leadscore.store.ingest import insert_events, upsert_leads
+from leadscore.store.reads import chunks, read_events, read_leads
+from leadscore.store.tables import (
+    events_table,
+    expenses_table,
+    goals_table,
+    leads_table,
+    score_history_table,
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingestion stored.
+
+    ``*_received`` counts the rows sent (exact repeats within the request included); leads are ``created``,
+    ``updated`` (stored with other content, now replaced) or ``unchanged``; events are ``inserted`` or were
+    ``already_stored`` with the same content.
+    """
+
+    leads_received: int = 0
+    leads_created: int = 0
+    leads_updated: int = 0
+    leads_unchanged: int = 0
+    events_received: int = 0
+    events_inserted: int = 0
+    events_already_stored: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Repository:
+    """Reads and writes of the leadscore store.
+
+    Parameters
+    ----------
+    engine
+        An engine from :func:`leadscore.store.engine.create_engine` on a migrated database.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from leadscore.store.migrate import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> leads = pd.DataFrame({"lead_id": ["L1"], "created_at": ["2024-01-01"], "segment": ["smb"]})
+    >>> events = pd.DataFrame({"event_id": ["e1"], "lead_id": ["L1"], "at": ["2024-01-02"], "type": ["call"]})
+    >>> repo.ingest(leads=leads, events=events).events_inserted
+    1
+    >>> repo.ingest(events=events).events_already_stored  # a retry stores nothing twice
+    1
+    >>> repo.load_leads()[["lead_id", "segment"]].values.tolist()
+    [['L1', 'smb']]
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Repository:
+        """A repository on a new engine for ``url``."""
+        return cls(create_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    # ---------------------------------------------------------------- leads and events
+
+    def ingest(self, leads: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> IngestResult:
+        """Upsert ``leads`` and insert ``events`` idempotently, all in one transaction.
+
+        Leads are upserted first, so events may refer to leads of the same call as well as stored ones.
+        A stored lead sent again is replaced by what was sent (the CRM's current view of it).
+
+        Raises
+        ------
+        ContractError
+            A row breaks its contract, or an event names a lead neither in ``leads`` nor in the store (the
+            problem names the 1-based rows of ``events``). Nothing is stored.
+        EventConflictError
+            An ``event_id`` is already stored with other content. Nothing is stored.
+        """
+        valid_leads, valid_events = self._validate_input(leads, events)
+
+        def work(conn: Connection) -> IngestResult:
+            bulk = Bulk.for_connection(conn)
+            now = bulk.write_timestamp(_now())
+            counts: dict[str, int] = {}
+            if valid_leads is not None and len(valid_leads):
+                counts.update(upsert_leads(bulk, valid_leads, now))
+            if valid_events is not None and len(valid_events):
+                assert events is not None
+                counts.update(insert_events(bulk, valid_events, events, now))
+            return IngestResult(
+                leads_received=0 if leads is None else len(leads),
+                events_received=0 if events is None else len(events),
+                **counts,
+            )
+
+        return run_in_write_transaction(self.engine, work)
+
+    def upsert_leads(self, leads: pd.DataFrame) -> IngestResult:
+        """Create or replace leads (see :meth:`ingest`)."""
+        return self.ingest(leads=leads)
+
+    def insert_events(self, events: pd.DataFrame) -> IngestResult:
+        """Insert events idempotently on ``event_id`` (see :meth:`ingest`)."""
+        return self.ingest(events=events)
+
+    def _validate_input(
+        self, leads: pd.DataFrame | None, events: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        problems: list[Problem] = []
+        out: list[pd.DataFrame | None] = []
+        for contract, frame in ((LEADS, leads), (EVENTS, events)):
+            if frame is None:
+                out.append(None)
+                continue
+            try:
+                out.append(validate(contract, frame))
+            except ContractError as err:
+                problems.extend(err.problems)
+                out.append(None)
+        if problems:
+            raise ContractError(problems)
+        return out[0], out[1]
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"no upsert for dialect {self.dialect!r}")
+
+    @staticmethod
+    def _existing(conn: Connection, column: sa.Column, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for chunk in chunks(ids):
+            found.extend(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
+        return found
+
+    def load_leads(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> pd.DataFrame:
+        """Stored leads (all, those in ``lead_ids``, and/or those open at ``open_at``), attributes as columns.
+
+        A lead is open at ``t`` when it was created at or before ``t`` and has no won/lost event at or before
+        ``t``. Ordered by ``lead_id``.
+        """
+        with self.engine.connect() as conn:
+            return read_leads(Bulk.for_connection(conn), lead_ids, open_at)
+
+    def load_events(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> pd.DataFrame:
+        """Stored events (all, of the leads in ``lead_ids``, and/or of the leads open at ``open_at``).
+
+        All of an open lead's events are returned, later ones too: cutting at a point in time is the feature
+        builder's job. Ordered by ``lead_id``, ``at``, ``event_id``.
+        """
+        with self.engine.connect() as conn:
+            return read_events(Bulk.for_connection(conn), lead_ids, open_at)
+
+    def load_crm(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> CrmData:
+        """The stored data set (or the part of it for ``lead_ids`` / leads open at ``open_at``) as a CrmData."""
+        ids = None if lead_ids is None else list(dict.fromkeys(lead_ids))
+        return CrmData(
+            leads=self.load_leads(ids, open_at=open_at),
+            events=self.load_events(ids, open_at=open_at),
+            goals=self.load_goals(),
+            expenses=self.load_expenses(),
+        )
+
+    def count(self, table: str) -> int:
+        """Number of rows in one of the store's tables (``leads``, ``events``, ``goals``, ...)."""
+        tables = {t.name: t for t in (leads_table, events_table, goals_table, expenses_table, score_history_table)}
+        if table not in tables:
+            raise KeyError(f"no table {table!r} in the store; tables: {sorted(tables)}")
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(tables[table])).scalar_one())
+
+    def import_crm(self, data: CrmData, *, chunk_rows: int = 50_000) -> dict[str, int]:
+        """Store a whole data set: leads, then events in chunks of ``chunk_rows``, goals, and expenses.
+
+        Each chunk is its own transaction; leads and events are idempotent, so an interrupted import is
+        completed by running it again. Expenses carry no key to recognise them by, so they are added only
+        when the store has none yet. Returns what was stored, per table.
+        """
+        counts = {"leads": 0, "events": 0, "goals": 0, "expenses": 0}
+        for start in range(0, len(data.leads), chunk_rows):
+            result = self.ingest(leads=data.leads.iloc[start : start + chunk_rows])
+            counts["leads"] += result.leads_created + result.leads_updated
+        events = data.events.sort_values("event_id", ignore_index=True)
+        for start in range(0, len(events), chunk_rows):
+            counts["events"] += self.ingest(events=events.iloc[start : start + chunk_rows]).events_inserted
+        if len(data.goals):
+            counts["goals"] = self.upsert_goals(data.goals)
+        if len(data.expenses) and self.count("expenses") == 0:
+            counts["expenses"] = len(self.add_expenses(data.expenses))
+        return counts
+
+    # ---------------------------------------------------------------- goals and expenses
+
+    def upsert_goals(self, goals: pd.DataFrame) -> int:
+        """Create or update goals (key: metric, period, scope, start; the target is replaced). Returns the count."""
+        valid = validate(GOALS, goals)
+        rows = _records(valid, GOALS.names)
+        now = _now()
+        for row in rows:
+            row["updated_at"] = now
+        if not rows:
+            return 0
+        insert = self._insert(goals_table)
+        stmt = insert.on_conflict_do_update(
+            index_elements=list(GOALS.key),
+            set_={"target": insert.excluded.target, "updated_at": insert.excluded.updated_at},
+        )
+        run_in_write_transaction(self.engine, lambda conn: conn.execute(stmt, rows))
+        return len(rows)
+
+    def load_goals(self) -> pd.DataFrame:
+        """Every stored goal, as a goals contract frame ordered by metric, period, scope and start."""
+        cols = [goals_table.c[c] for c in GOALS.names]
+        stmt = sa.select(*cols).order_by(*(goals_table.c[c] for c in ("metric", "period", "scope", "start")))
+        with self.engine.connect() as conn:
+            return _frame(conn.execute(stmt), GOALS)
+
+    def delete_goal(self, metric: str, period: str, start: datetime, scope: str = "team") -> bool:
+        """Delete one goal; return whether it existed."""
+        stmt = sa.delete(goals_table).where(
+            goals_table.c.metric == metric,
+            goals_table.c.period == period,
+            goals_table.c.scope == scope,
+            goals_table.c.start == pd.Timestamp(start).tz_convert("UTC"),
+        )
+        return run_in_write_transaction(self.engine, lambda conn: conn.execute(stmt).rowcount) > 0
+
+    def add_expenses(self, expenses: pd.DataFrame) -> list[int]:
+        """Store expenses; return their ids in the order given."""
+        rows = _records(validate(EXPENSES, expenses), EXPENSES.names)
+        if not rows:
+            return []
+        stmt = sa.insert(expenses_table).returning(expenses_table.c.id, sort_by_parameter_order=True)
+        return run_in_write_transaction(self.engine, lambda conn: list(conn.execute(stmt, rows).scalars()))
+
+    def load_expenses(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+        """Stored expenses with ``start <= at < end`` (either bound optional), indexed by ``expense_id``."""
+        cols = [expenses_table.c.id, *(expenses_table.c[c] for c in EXPENSES.names)]
+        stmt = sa.select(*cols).order_by(expenses_table.c.at, expenses_table.c.id)
+        if start is not None:
+            stmt = stmt.where(expenses_table.c.at >= pd.Timestamp(start).tz_convert("UTC"))
+        if end is not None:
+            stmt = stmt.where(expenses_table.c.at < pd.Timestamp(end).tz_convert("UTC"))
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            rows = result.all()
+        ids = pd.Index([r[0] for r in rows], dtype="int64", name="expense_id")
+        frame = _frame(([r[1:] for r in rows], list(EXPENSES.names)), EXPENSES)
+        frame.index = ids
+        return frame
+
+    def delete_expenses(self, ids: Iterable[int]) -> int:
+        """Delete expenses by id; return how many existed."""
+        wanted = [int(i) for i in ids]
+
+        def work(conn: Connection) -> int:
+            return sum(
+                conn.execute(sa.delete(expenses_table).where(expenses_table.c.id.in_(chunk))).rowcount
+                for chunk in chunks(wanted)
+            )
+
+        return run_in_write_transaction(self.engine, work)
+
+    # ---------------------------------------------------------------- score history
+
+    def append_scores(self, scores: pd.DataFrame, *, scored_at: datetime | None = None) -> int:
+        """Record scores of stored leads.
+
+        ``scores`` has ``lead_id``, ``cutoff`` and ``probability``, and optionally ``grade``, ``percentile``,
+        ``model_version``, ``reasons_up`` and ``reasons_down`` (lists, kept as JSON). Returns the count.
+
+        Raises
+        ------
+        UnknownLeadError
+            A score is for a lead that is not stored.
+        """
+        missing = [c for c in ("lead_id", "cutoff", "probability") if c not in scores.columns]
+        if missing:
+            raise ValueError(f"scores need column(s) {missing}; columns present: {list(scores.columns)}")
+        when = pd.Timestamp(scored_at or _now()).tz_convert("UTC").floor("us").to_pydatetime()
+        frame = scores.reset_index(drop=True)
+        cutoffs = pd.to_datetime(frame["cutoff"], utc=True).dt.floor("us")
+        optional = {
+            c: frame[c] if c in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+            for c in ("grade", "percentile", "model_version", "reasons_up", "reasons_down")
+        }
+        rows = [
+            {
+                "lead_id": str(lead_id),
+                "scored_at": when,
+                "cutoff": cutoff.to_pydatetime(),
+                "probability": float(p),
+                "grade": native(grade),
+                "percentile": native(pct),
+                "model_version": None if native(version) is None else str(version),
+                "reasons": {"up": _listish(up), "down": _listish(down)},
+            }
+            for lead_id, cutoff, p, grade, pct, version, up, down in zip(
+                frame["lead_id"], cutoffs, frame["probability"], *optional.values(), strict=True
+            )
+        ]
+        if not rows:
+            return 0
+
+        def work(conn: Connection) -> int:
+            ids = list(dict.fromkeys(r["lead_id"] for r in rows))
+            unknown = sorted(set(ids) - set(self._existing(conn, leads_table.c.lead_id, ids)))
+            if unknown:
+                raise UnknownLeadError(unknown, what="scores")
+            conn.execute(sa.insert(score_history_table), rows)
+            return len(rows)
+
+        return run_in_write_transaction(self.engine, work)
+
+    def load_score_history(self, lead_id: str, limit: int | None = None) -> pd.DataFrame:
+        """A lead's recorded scores, newest first: scored_at, cutoff, probability, grade, percentile,
+        model_version, reasons_up, reasons_down."""
+        t = score_history_table
+        stmt = (
+            sa.select(
+                t.c.scored_at, t.c.cutoff, t.c.probability, t.c.grade, t.c.percentile, t.c.model_version, t.c.reasons
+            )
+            .where(t.c.lead_id == lead_id)
+            .order_by(t.c.scored_at.desc(), t.c.id.desc())
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        frame = pd.DataFrame(
+            [r[:6] for r in rows],
+            columns=["scored_at", "cutoff", "probability", "grade", "percentile", "model_version"],
+        )
+        for col in ("scored_at", "cutoff"):
+            frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ns, UTC]")
+        for col in ("probability", "percentile"):
+            frame[col] = frame[col].astype("float64")
+        for col in ("grade", "model_version"):
+            frame[col] = frame[col].astype("str")
+        frame["reasons_up"] = [(r[6] or {}).get("up", []) for r in rows]
+        frame["reasons_down"] = [(r[6] or {}).get("down", []) for r in rows]
+        return frame
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _listish(value: Any) -> list[Any]:
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return []
+    return [native(v) for v in list(value)]
+
+
+def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows as dicts for SQLAlchemy Core statements (timestamps as aware datetimes to the microsecond)."""
+    lists = []
+    for c in columns:
+        series = frame[c]
+        missing = series.isna().to_numpy()
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            values = series.dt.floor("us").dt.to_pydatetime()
+        else:
+            values = series.to_numpy(dtype=object)
+        lists.append([None if m else v for v, m in zip(values, missing, strict=True)])
+    return [dict(zip(columns, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+def _frame(result: Any, contract: TableContract) -> pd.DataFrame:
+    """Rows from a SQLAlchemy result as a frame of ``contract``'s columns, typed as ``validate`` types them."""
+    if isinstance(result, tuple):
+        rows, columns = result
+    else:
+        columns = list(result.keys())
+        rows = [tuple(r) for r in result.all()]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    out = {}
+    for col in contract.columns:
+        values = frame[col.name]
+        if col.kind == "timestamp":
+            out[col.name] = pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+        elif col.kind == "float":
+            out[col.name] = pd.to_numeric(values).astype("float64")
+        else:
+            out[col.name] = values.astype("str")
+    return pd.DataFrame(out, index=frame.index)

@@ -1,0 +1,173 @@
+"""The store's tables, as SQLAlchemy 2 declarative models.
+
+They mirror the data contracts (:mod:`leadscore.contracts`): one row per lead (extra lead columns in a JSON
+``attributes`` column), per event, per goal and per expense, plus the history of scores given to stored leads.
+Timestamps are stored in UTC: ``timestamp with time zone`` on PostgreSQL, naive UTC text on SQLite.
+
+The schema itself is created and changed only by the Alembic migrations in ``store/migrations``; these models
+must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+#: 64-bit surrogate keys on PostgreSQL; SQLite's INTEGER PRIMARY KEY (the rowid) there.
+BigIntKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend.
+
+    Binds accept aware ``datetime`` (or ``pandas.Timestamp``) values and refuse naive ones, so nothing is stored
+    in an unknown zone; results come back aware, in UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is None:
+            raise ValueError(f"naive timestamp {value!r}: timestamps must carry a timezone (UTC)")
+        value = value.astimezone(UTC)
+        if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+            value = value.to_pydatetime()
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Lead(Base):
+    """A lead: the relationship with a prospect, owned by a salesperson."""
+
+    __tablename__ = "leads"
+
+    lead_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    created_at: Mapped[datetime]
+    owner_id: Mapped[str | None] = mapped_column(sa.String, index=True)
+    source: Mapped[str | None] = mapped_column(sa.String, index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    """Something that happened to a lead (an email, a call, a meeting, a stage change, a win, a loss, ...)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.Index("ix_events_lead_id_at", "lead_id", "at"),
+        sa.Index("ix_events_at", "at"),
+        # Closing events only: "is this lead open at t" is one probe (see leadscore.store.reads.open_leads_sql).
+        sa.Index(
+            "ix_events_closing",
+            "lead_id",
+            "at",
+            sqlite_where=sa.text("type IN ('won', 'lost')"),
+            postgresql_where=sa.text("type IN ('won', 'lost')"),
+        ),
+    )
+
+    event_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    lead_id: Mapped[str] = mapped_column(sa.ForeignKey("leads.lead_id"))
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(sa.String)
+    rep_id: Mapped[str | None] = mapped_column(sa.String)
+    duration_s: Mapped[float | None] = mapped_column(sa.Float)
+    scheduled_for: Mapped[datetime | None]
+    stage: Mapped[str | None] = mapped_column(sa.String)
+    amount: Mapped[float | None] = mapped_column(sa.Float)
+    subtype: Mapped[str | None] = mapped_column(sa.String)
+    ingested_at: Mapped[datetime]
+
+
+class Goal(Base):
+    """A target for a metric per period, for the team or one salesperson, from a start date."""
+
+    __tablename__ = "goals"
+    __table_args__ = (sa.UniqueConstraint("metric", "period", "scope", "start"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    metric: Mapped[str] = mapped_column(sa.String)
+    period: Mapped[str] = mapped_column(sa.String)
+    target: Mapped[float] = mapped_column(sa.Float)
+    start: Mapped[datetime]
+    scope: Mapped[str] = mapped_column(sa.String)
+    updated_at: Mapped[datetime]
+
+
+class Expense(Base):
+    """Money spent, optionally attributed to a salesperson or a campaign."""
+
+    __tablename__ = "expenses"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    amount: Mapped[float] = mapped_column(sa.Float)
+    rep_id: Mapped[str | None] = mapped_column(sa.String)
+    campaign: Mapped[str | None] = mapped_column(sa.String)
+    category: Mapped[str | None] = mapped_column(sa.String)
+
+
+class ScoreRecord(Base):
+    """A score given to a stored lead: what the model said, when, as of which cutoff."""
+
+    __tablename__ = "score_history"
+    __table_args__ = (sa.Index("ix_score_history_lead_id_scored_at", "lead_id", "scored_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(sa.ForeignKey("leads.lead_id"))
+    scored_at: Mapped[datetime]
+    cutoff: Mapped[datetime]
+    probability: Mapped[float] = mapped_column(sa.Float)
+    grade: Mapped[str | None] = mapped_column(sa.String)
+    percentile: Mapped[float | None] = mapped_column(sa.Float)
+    model_version: Mapped[str | None] = mapped_column(sa.String)
+    reasons: Mapped[dict[str, Any] | None]
+
+
+leads_table: sa.Table = Lead.__table__  # type: ignore[assignment]
+events_table: sa.Table = Event.__table__  # type: ignore[assignment]
+goals_table: sa.Table = Goal.__table__  # type: ignore[assignment]
+expenses_table: sa.Table = Expense.__table__  # type: ignore[assignment]
+score_history_table: sa.Table = ScoreRecord.__table__  # type: ignore[assignment]
+
+#: The event columns that make up an event's content (what a retry must repeat exactly).
+EVENT_CONTENT_COLUMNS: tuple[str, ...] = (
+    "lead_id",
+    "at",
+    "type",
+    "rep_id",
+    "duration_s",
+    "scheduled_for",
+    "stage",
+    "amount",
+    "subtype",
+)

@@ -1,0 +1,257 @@
+"""Scoring over HTTP with a real (small) model in a throwaway MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from leadscore import registry
+from leadscore.contracts import EVENTS
+from leadscore.features import build_features
+
+pytest_plugins = ["api_fixtures"]
+
+KEY = {"X-API-Key": "all-key"}
+CUTOFF = pd.Timestamp("2024-10-01", tz="UTC")
+
+
+@pytest.fixture
+def champion_v1(model_registry):
+    """The registry with version 1 as champion, before and after the test (tests may move the alias)."""
+    registry.promote("1", uri=model_registry)
+    yield model_registry
+    registry.promote("1", uri=model_registry)
+
+
+@pytest.fixture
+def client(store_url, make_settings, champion_v1):
+    with TestClient(create_app(make_settings(store_url, mlflow_tracking_uri=champion_v1))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def stored_client(client, crm_sample):
+    client.app.state.repository.import_crm(crm_sample)
+    return client
+
+
+def open_features(data, cutoff=CUTOFF) -> pd.DataFrame:
+    return build_features(data.leads, data.events, cutoff)
+
+
+def history_payload(data, lead_ids) -> dict:
+    leads = data.leads[data.leads["lead_id"].isin(lead_ids)]
+    events = data.events[data.events["lead_id"].isin(lead_ids)]
+    attributes = [c for c in leads.columns if c not in ("lead_id", "created_at", "owner_id", "source")]
+    lead_rows = json.loads(leads.to_json(orient="records", date_format="iso"))
+    for row in lead_rows:
+        row["attributes"] = {k: row.pop(k) for k in attributes if row.get(k) is not None}
+        for k in attributes:
+            row.pop(k, None)
+    return {
+        "leads": lead_rows,
+        "events": json.loads(events[EVENTS.names].to_json(orient="records", date_format="iso")),
+        "cutoff": CUTOFF.isoformat(),
+    }
+
+
+def test_without_a_model_scoring_is_a_503_saying_how_to_train(store_url, make_settings):
+    with TestClient(create_app(make_settings(store_url))) as client:
+        responses = [
+            client.post("/api/v1/scores", json={"dataframe_records": [{"x": 1}]}, headers=KEY),
+            client.get("/api/v1/model", headers=KEY),
+            client.get("/api/v1/leads/prioritized", headers=KEY),
+            client.get("/api/v1/leads/L1/score", headers=KEY),
+            client.post("/api/v1/model/reload", headers=KEY),
+        ]
+        ready = client.get("/readyz")
+        ingest = client.post("/api/v1/leads", json={"leads": [{"lead_id": "L1", "created_at": "2024-01-01"}]},
+                             headers=KEY)  # fmt: skip
+    for response in responses:
+        assert response.status_code == 503, response.request.url
+        assert "leadscore train" in response.json()["detail"]
+    assert ready.status_code == 503
+    assert ready.json()["database"]["ok"] and not ready.json()["model"]["loaded"]
+    assert ingest.status_code == 200  # ingestion needs no model
+
+
+def test_readiness_and_model_info_once_a_model_is_loaded(client):
+    assert client.get("/readyz").json()["model"] == {"loaded": True, "detail": "version 1 (champion)", "version": "1"}
+    info = client.get("/api/v1/model", headers=KEY).json()
+    assert (info["version"], info["alias"], info["source"], info["chosen"]) == ("1", "champion", "crm", "logistic")
+    assert info["trained_at"] and 0 < info["metrics"]["roc_auc"] <= 1
+    assert {"name": "stage", "kind": "categorical"} in info["features"]
+
+
+def test_scores_from_histories_equal_scores_from_the_same_feature_rows(client, crm_sample):
+    features = open_features(crm_sample)
+    open_ids = features["lead_id"].head(5).tolist()
+    closed = crm_sample.events.query("type == 'won' and at < @CUTOFF")["lead_id"].iloc[0]
+    later = crm_sample.leads.loc[crm_sample.leads["created_at"] > CUTOFF, "lead_id"].iloc[0]
+
+    by_history = client.post("/api/v1/scores", json=history_payload(crm_sample, [*open_ids, closed, later]),
+                             headers=KEY)  # fmt: skip
+    rows = json.loads(features[features["lead_id"].isin(open_ids)].drop(columns="cutoff").to_json(orient="records"))
+    by_records = client.post("/api/v1/scores", json={"dataframe_records": rows}, headers=KEY)
+    split = {"columns": list(rows[0]), "data": [list(r.values()) for r in rows]}
+    by_split = client.post("/api/v1/scores", json={"dataframe_split": split}, headers=KEY)
+
+    assert by_history.status_code == by_records.status_code == by_split.status_code == 200, by_history.text
+    history = {s["lead_id"]: s for s in by_history.json()["scores"]}
+    assert sorted(history) == sorted(open_ids)
+    for other in (by_records.json()["scores"], by_split.json()["scores"]):
+        assert {s["lead_id"]: s["probability"] for s in other} == pytest.approx(
+            {k: v["probability"] for k, v in history.items()}, rel=1e-9
+        )
+    reasons = {n["lead_id"]: n["reason"] for n in by_history.json()["not_scored"]}
+    assert "closed (won)" in reasons[closed] and "after the cutoff" in reasons[later]
+    first = history[open_ids[0]]
+    assert first["model_version"] == "1" and first["grade"] in "ABCD" and first["reasons_up"]
+    assert first["cutoff"].startswith("2024-10-01")
+
+
+def test_a_reference_percentile_does_not_depend_on_the_rest_of_the_batch(client, crm_sample):
+    rows = json.loads(open_features(crm_sample).head(6).drop(columns="cutoff").to_json(orient="records"))
+    alone = client.post("/api/v1/scores", json={"dataframe_records": rows[:1]}, headers=KEY).json()["scores"][0]
+    batch = client.post("/api/v1/scores", json={"dataframe_records": rows}, headers=KEY).json()["scores"][0]
+    assert alone["percentile"] == batch["percentile"]
+
+
+def test_events_sent_for_scoring_need_no_ids_and_missing_attributes_are_reported(client, crm_sample):
+    lead_id = open_features(crm_sample)["lead_id"].iloc[0]
+    payload = history_payload(crm_sample, [lead_id])
+    for event in payload["events"]:
+        event.pop("event_id")
+    payload["leads"][0]["attributes"] = {}
+    response = client.post("/api/v1/scores", json=payload, headers=KEY)
+    assert response.status_code == 200, response.text
+    assert [s["lead_id"] for s in response.json()["scores"]] == [lead_id]
+    assert "segment" in response.json()["missing_attributes"]
+
+
+def test_feature_rows_missing_a_feature_or_with_a_bad_value_are_a_422_naming_it(client, crm_sample):
+    row = json.loads(open_features(crm_sample).head(1).drop(columns="cutoff").to_json(orient="records"))[0]
+    null = client.post("/api/v1/scores", json={"dataframe_records": [{**row, "call_total": None}]}, headers=KEY)
+    assert null.status_code == 200  # a null value is a missing value, which the model handles
+    without = {k: v for k, v in row.items() if k != "call_total"}
+    response = client.post("/api/v1/scores", json={"dataframe_records": [without]}, headers=KEY)
+    assert response.status_code == 422
+    assert "call_total" in response.json()["detail"][0]["msg"]
+    bad = client.post("/api/v1/scores", json={"dataframe_records": [row, {**row, "call_total": "many"}]},
+                      headers=KEY)  # fmt: skip
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "dataframe_records", 1, "call_total"]
+
+
+def test_feature_rows_with_unusable_text_or_infinite_numbers_are_a_422(client, crm_sample):
+    row = json.loads(open_features(crm_sample).head(1).drop(columns="cutoff").to_json(orient="records"))[0]
+    escaped = json.dumps({"dataframe_records": [{**row, "stage": "\ud800"}]})  # valid JSON, invalid Unicode
+    json_headers = {**KEY, "Content-Type": "application/json"}
+    lone_surrogate = client.post("/api/v1/scores", content=escaped, headers=json_headers)
+    assert lone_surrogate.status_code == 422
+    assert lone_surrogate.json()["detail"][0]["loc"] == ["body", "dataframe_records", 0, "stage"]
+    with_sentinel = {**row, "call_total": 123456.5}
+    raw = json.dumps({"dataframe_split": {"columns": list(with_sentinel), "data": [list(with_sentinel.values())]}})
+    raw = raw.replace("123456.5", "Infinity")  # Python's JSON reader accepts it; the service must not
+    infinite = client.post("/api/v1/scores", content=raw, headers=json_headers)
+    assert infinite.status_code == 422
+    column = list(with_sentinel).index("call_total")
+    assert infinite.json()["detail"][0]["loc"] == ["body", "dataframe_split", "data", 0, column]
+
+
+def test_a_score_request_must_say_what_to_score(client):
+    response = client.post("/api/v1/scores", json={"cutoff": "2024-01-01"}, headers=KEY)
+    assert response.status_code == 422
+    assert "exactly one of" in response.json()["detail"][0]["msg"]
+    assert client.post("/api/v1/scores", json={"dataframe_records": []}, headers={"X-API-Key": "read-key"}
+                       ).status_code == 403  # fmt: skip
+
+
+def test_a_stored_lead_is_scored_recorded_and_trended(stored_client, crm_sample):
+    lead_id = open_features(crm_sample)["lead_id"].iloc[0]
+    url = f"/api/v1/leads/{lead_id}/score?as_of=2024-10-01T00:00:00Z"
+    first = stored_client.get(url, headers=KEY)
+    second = stored_client.get(url, headers=KEY)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["trend"]["direction"] == "first score" and first.json()["history"] == []
+    assert second.json()["trend"]["direction"] == "flat"
+    assert second.json()["trend"]["previous_probability"] == pytest.approx(first.json()["probability"])
+    assert len(second.json()["history"]) == 1
+    assert len(stored_client.app.state.repository.load_score_history(lead_id)) == 2
+
+
+def test_scoring_an_unknown_or_closed_stored_lead_says_why(stored_client, crm_sample):
+    assert stored_client.get("/api/v1/leads/nobody/score", headers=KEY).status_code == 404
+    won = crm_sample.events.query("type == 'won'").iloc[0]
+    response = stored_client.get(f"/api/v1/leads/{won['lead_id']}/score?as_of=2025-02-01T00:00:00Z", headers=KEY)
+    assert response.status_code == 409
+    assert "closed (won)" in response.json()["detail"]
+
+
+def test_the_prioritized_list_ranks_every_open_lead_and_pages_through_them(stored_client, crm_sample):
+    url = "/api/v1/leads/prioritized?as_of=2024-10-01T00:00:00Z"
+    first = stored_client.get(f"{url}&limit=25", headers=KEY).json()
+    rest = stored_client.get(f"{url}&limit=1000&offset=25", headers=KEY).json()
+    items = first["items"] + rest["items"]
+
+    assert first["total"] == len(open_features(crm_sample)) == len(items)
+    probabilities = [i["probability"] for i in items]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
+    for item in items:
+        if item["next_scheduled"] is None or item["days_since_last_touch"] > 14:
+            assert item["needs_follow_up"]
+        assert item["relationship_start"] <= "2024-10-01"
+    by_value = stored_client.get(f"{url}&order_by=expected_value&limit=1000", headers=KEY).json()["items"]
+    values = [i["expected_value"] for i in by_value if i["expected_value"] is not None]
+    assert values == sorted(values, reverse=True) and by_value[0]["expected_value"] is not None
+
+
+def test_the_prioritized_list_filters_and_notices_new_leads(stored_client, crm_sample):
+    url = "/api/v1/leads/prioritized?as_of=2024-10-01T00:00:00Z&limit=1000"
+    owner = crm_sample.leads["owner_id"].iloc[0]
+    mine = stored_client.get(f"{url}&owner={owner}", headers=KEY).json()
+    assert mine["items"] and {i["owner_id"] for i in mine["items"]} == {owner}
+    follow = stored_client.get(f"{url}&needs_follow_up=true", headers=KEY).json()["items"]
+    assert all(i["needs_follow_up"] for i in follow)
+    typo = stored_client.get(f"{url}&ownr={owner}", headers=KEY)  # never the unfiltered list by mistake
+    assert typo.status_code == 422 and typo.json()["detail"][0]["loc"] == ["query", "ownr"]
+
+    before = stored_client.get(url, headers=KEY).json()["total"]
+    new_lead = {"lead_id": "fresh", "created_at": "2024-09-30T00:00:00Z", "owner_id": owner}
+    assert stored_client.post("/api/v1/leads", json={"leads": [new_lead]}, headers=KEY).status_code == 200
+    assert stored_client.get(url, headers=KEY).json()["total"] == before + 1  # the cached list was rebuilt
+
+
+def test_reload_picks_up_a_moved_champion_alias(client, champion_v1):
+    registry.promote("2", uri=champion_v1)
+    moved = client.post("/api/v1/model/reload", headers=KEY).json()
+    again = client.post("/api/v1/model/reload", headers=KEY).json()
+
+    assert (moved["changed"], moved["previous_version"], moved["version"]) == (True, "1", "2")
+    assert (again["changed"], again["version"]) == (False, "2")
+    assert client.get("/api/v1/model", headers=KEY).json()["version"] == "2"
+
+
+def test_the_service_notices_a_moved_alias_by_itself(store_url, make_settings, champion_v1):
+    settings = make_settings(store_url, mlflow_tracking_uri=champion_v1, model_poll_seconds=0.2)
+    with TestClient(create_app(settings)) as client:
+        registry.promote("2", uri=champion_v1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and client.get("/api/v1/model", headers=KEY).json()["version"] != "2":
+            time.sleep(0.1)
+        assert client.get("/api/v1/model", headers=KEY).json()["version"] == "2"
+
+
+def test_a_broken_registry_keeps_the_current_model(client, champion_v1, tmp_path):
+    client.app.state.model_holder.tracking_uri = f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}"
+    outcome = client.post("/api/v1/model/reload", headers=KEY).json()
+    assert outcome["changed"] is False and outcome["version"] == "1"
+    assert "no model registry" in outcome["detail"]
+    assert client.get("/readyz").json()["model"]["loaded"] is True

@@ -1,0 +1,97 @@
+"""Schema migrations: a new database is created, an existing one is upgraded in place, models match them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from leadscore.store import Repository, create_engine, current_revision, head_revision, upgrade_database
+from leadscore.store.tables import Base
+
+pytest_plugins = ["api_fixtures"]
+
+
+def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
+    assert current_revision(database_url) is None
+    assert upgrade_database(database_url) == head_revision()
+    assert upgrade_database(database_url) == head_revision()  # a second upgrade is a no-op
+    engine = create_engine(database_url)
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"leads", "events", "goals", "expenses", "score_history", "alembic_version"} <= tables
+
+
+def test_the_models_match_the_migrations(database_url):
+    upgrade_database(database_url)
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_an_existing_database_is_upgraded_in_place_keeping_its_data(database_url):
+    upgrade_database(database_url, "0001")  # a database from before the score history existed
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO leads (lead_id, created_at, attributes, updated_at) VALUES (:i, :t, :a, :t)"),
+            {"i": "L1", "t": pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime(), "a": '{"segment": "SMB"}'},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (event_id, lead_id, at, type, ingested_at) VALUES ('e1', 'L1', :t, 'call', :t)"
+            ),
+            {"t": pd.Timestamp("2024-01-02", tz="UTC").to_pydatetime()},
+        )
+    engine.dispose()
+    assert current_revision(database_url) == "0001"
+
+    assert upgrade_database(database_url) == head_revision()
+
+    repo = Repository.from_url(database_url)
+    assert repo.load_leads()[["lead_id", "segment"]].values.tolist() == [["L1", "SMB"]]
+    assert repo.load_events()["event_id"].tolist() == ["e1"]
+    scores = pd.DataFrame({"lead_id": ["L1"], "cutoff": ["2024-01-03T00:00Z"], "probability": [0.4]})
+    assert repo.append_scores(scores) == 1  # the new table is there and usable
+    repo.engine.dispose()
+
+
+def test_processes_starting_together_migrate_once(database_url):
+    code = "import sys; from leadscore.store import upgrade_database; print(upgrade_database(sys.argv[1]))"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, database_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    outcomes = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [err.decode()[-1000:] for _, err in outcomes]
+    assert [out.decode().strip() for out, _ in outcomes] == [head_revision()] * 3
+
+
+def test_threads_of_one_process_may_upgrade_together(database_url):
+    results: list[object] = []
+
+    def start() -> None:
+        try:
+            results.append(upgrade_database(database_url))
+        except Exception as err:  # noqa: BLE001 - collected and asserted on
+            results.append(err)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == [head_revision()] * 3
+
+
+def test_unsupported_database_urls_are_refused_by_name():
+    with pytest.raises(ValueError, match="unsupported database 'mysql://u@h/db'"):
+        create_engine("mysql://u@h/db")
