@@ -22,7 +22,7 @@ from api.champion import ModelHolder
 from api.deps import single_query_values
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware
-from api.routes import health, ingest, leads, model, scores
+from api.routes import analytics, health, ingest, leads, model, scores
 from api.security import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
@@ -47,6 +47,7 @@ TAGS = [
     {"name": "scoring", "description": "Score leads sent with their histories, or precomputed feature rows."},
     {"name": "leads", "description": "Stored leads: a lead's score and trend, the manager's prioritised list."},
     {"name": "ingestion", "description": "Batch upserts from a CRM: leads, events (idempotent), goals, expenses."},
+    {"name": "analytics", "description": "Sales follow-up: the funnel, salesperson performance, goal progress."},
     {"name": "model", "description": "The model in use, and reloading it when the champion changes."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(leads.router)
     v1.include_router(ingest.router)
     v1.include_router(model.router)
+    v1.include_router(analytics.router)
     app.include_router(health.router)
     app.include_router(v1)
     return app

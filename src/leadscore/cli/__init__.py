@@ -19,11 +19,14 @@ def main() -> None:
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`; one line per area.
-    from leadscore.cli import data  # noqa: F401
-    from leadscore.cli import model  # noqa: F401
-    from leadscore.cli import report  # noqa: F401
-    from leadscore.cli import service  # noqa: F401
-    from leadscore.cli import simulate  # noqa: F401
+    from leadscore.cli import (
+        data,  # noqa: F401
+        demo,  # noqa: F401
+        model,  # noqa: F401
+        report,  # noqa: F401
+        service,  # noqa: F401
+        simulate,  # noqa: F401
+    )
 
 
 _register()

@@ -1,0 +1,139 @@
+"""Sales follow-up for managers: the funnel, salesperson performance and goal progress, over the stored data.
+
+Thin routes over :mod:`leadscore.analytics`: each parses its query, loads the stored data set, calls one library
+function and returns its table as rows. A parameter the library refuses (an unknown grouping, a range that ends
+before it starts, ...) is a 422 naming the parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import ReadKey, RepoDep
+from api.errors import RequestProblem
+from api.schemas import ErrorBody
+from leadscore import analytics
+
+router = APIRouter(tags=["analytics"])
+
+ERRORS = {
+    401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
+    403: {"model": ErrorBody, "description": "The API key lacks the `read` scope."},
+    422: {"model": ErrorBody, "description": "A parameter the analytics cannot use; `loc` names it."},
+}
+
+Period = Literal["day", "week", "month"]
+StartQuery = Query(None, description="Start of the half-open range [start, end), ISO 8601 (UTC if no offset).")
+EndQuery = Query(None, description="End of the half-open range [start, end), ISO 8601.")
+AsOfQuery = Query(None, description="Count only what was known at this moment (default: now / the data's end).")
+
+
+class Table(BaseModel):
+    """One analytics table: its rows, column names in order, and the parameters it was computed with."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "columns": ["stage", "leads_reached", "conversion_to_next"],
+                    "rows": [{"stage": "new", "leads_reached": 1200, "conversion_to_next": 0.64}],
+                    "parameters": {"period": "month", "group_by": None},
+                }
+            ]
+        }
+    }
+
+
+def _table(frame: pd.DataFrame, **parameters: Any) -> Table:
+    frame = frame.reset_index() if frame.index.name or isinstance(frame.index, pd.MultiIndex) else frame
+    # pandas' JSON writer turns NaN into null and timestamps into ISO strings in one vectorised pass.
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in parameters.items()}
+    return Table(columns=[str(c) for c in frame.columns], rows=rows, parameters=shown)
+
+
+# Which query parameter a library message is about, judged by its first clause (before any list of choices).
+PARAMETER_OF_MESSAGE = (
+    ("grouping", "group_by"),
+    ("ends before it starts", "end"),
+    ("empty range", "end"),
+    ("metric", "metric"),
+    ("scope", "scope"),
+    ("period", "period"),
+    ("as_of", "as_of"),
+)
+
+
+def _call(function, *args, **kwargs) -> pd.DataFrame:
+    """Run a library function; its ValueError is a 422 pointing at the parameter it is about."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as err:
+        message = str(err)
+        first_clause = message.split(";")[0].lower()
+        named = next((param for words, param in PARAMETER_OF_MESSAGE if words in first_clause), None)
+        raise RequestProblem(["query", named] if named else ["query"], message) from err
+
+
+@router.get("/funnel", response_model=Table, summary="The sales funnel", responses=ERRORS)
+def get_funnel(
+    principal: ReadKey,
+    repo: RepoDep,
+    start: datetime | None = StartQuery,
+    end: datetime | None = EndQuery,
+    group_by: str | None = Query(None, description="period, owner, source, segment or another lead column."),
+    period: Period = Query("month", description="Bucket of `group_by=period`."),
+    as_of: datetime | None = AsOfQuery,
+    summary: bool = Query(False, description="One row of totals (win rate, cycle time, ...) instead of stages."),
+) -> Table:
+    """Stage-to-stage conversion, drop-off and time in stage of the leads created in [start, end); with
+    `summary=true`, leads, wins, win rate, revenue and cycle times instead. Needs `read`."""
+    data = repo.load_crm()
+    function = analytics.funnel_summary if summary else analytics.funnel
+    frame = _call(function, data, start, end, group_by=group_by, period=period, as_of=as_of)
+    return _table(frame, start=start, end=end, group_by=group_by, period=period, as_of=as_of, summary=summary)
+
+
+@router.get("/reps/performance", response_model=Table, summary="Salesperson performance", responses=ERRORS)
+def get_rep_performance(
+    principal: ReadKey,
+    repo: RepoDep,
+    start: datetime | None = StartQuery,
+    end: datetime | None = EndQuery,
+    period: Period | None = Query(None, description="Split the range into days, weeks or months."),
+    as_of: datetime | None = AsOfQuery,
+    against_median: bool = Query(False, description="Long form: each figure against the team median."),
+) -> Table:
+    """Per salesperson and for the team: emails, calls, meetings, wins, losses, revenue, response time, each
+    with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
+    data = repo.load_crm()
+    frame = _call(analytics.rep_performance, data, start, end, period=period, as_of=as_of)
+    if against_median:
+        frame = analytics.vs_team_median(frame)
+    return _table(frame, start=start, end=end, period=period, as_of=as_of, against_median=against_median)
+
+
+@router.get("/goals/progress", response_model=Table, summary="Progress against goals", responses=ERRORS)
+def get_goal_progress(
+    principal: ReadKey,
+    repo: RepoDep,
+    as_of: datetime | None = AsOfQuery,
+    scope: str | None = Query(None, description="'team' or a salesperson's id (default: every scope)."),
+    metric: str | None = Query(None, description="revenue, conversions, expenses, new_leads, meetings, calls, emails."),
+    period: Period | None = Query(None, description="Only goals of this period."),
+) -> Table:
+    """For each goal in force: actual to date, % of target, the daily rate now needed, on track or behind, and
+    last period to the same point. Set goals with `POST /api/v1/goals`. Needs `read`."""
+    data = repo.load_crm()
+    frame = _call(analytics.goal_progress, data, as_of, scope=scope, metric=metric, period=period)
+    return _table(frame, as_of=as_of, scope=scope, metric=metric, period=period)
