@@ -7,6 +7,8 @@ LEADS ?= 20000
 REPS ?= 12
 MONTHS ?= 18
 SEED ?= 7
+# The demo's period ends today, so "days since last touch" and the goals of this month mean something.
+DEMO_START ?= $(shell date -u -d "$(MONTHS) months ago" +%Y-%m-%d 2>/dev/null || echo 2024-01-01)
 # Each install target leaves a stamp that depends on pyproject.toml, so a second run reuses the venv.
 INSTALL_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
@@ -35,7 +37,7 @@ $(NB_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(DEV_STAMP) $(INSTALL_STAMP)
 
 $(DEMO)/events.csv: $(INSTALL_STAMP)
-	$(BIN)/leadscore simulate --leads $(LEADS) --reps $(REPS) --months $(MONTHS) --seed $(SEED) --out $(DEMO)
+	$(BIN)/leadscore simulate --leads $(LEADS) --reps $(REPS) --months $(MONTHS) --seed $(SEED) --start $(DEMO_START) --out $(DEMO)
 
 demo: $(DEMO)/events.csv  ## Generate the demo CRM (simulated) under data/demo
 
