@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -22,12 +23,43 @@ from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository
 
 
-def single_query_values(request: Request) -> None:
-    """Refuse a query parameter given more than once (``?owner=a&owner=b``): which one was meant is unclear."""
+def check_query_parameters(request: Request) -> None:
+    """Refuse query parameters the route does not take (``?ownr=...``: a typo must not silently return the
+    unfiltered list) and parameters given more than once (``?owner=a&owner=b``: which one was meant?).
+
+    The parameters a route takes are read from the app's own OpenAPI description, so this holds for every
+    route, however it declares its parameters.
+    """
     keys = [key for key, _ in request.query_params.multi_items()]
+    if not keys:
+        return
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         raise RequestProblem(["query", repeated[0]], f"query parameter(s) {repeated} given more than once")
+    allowed = _query_names(request)
+    unknown = sorted(set(keys) - allowed) if allowed is not None else []
+    if unknown:
+        raise RequestProblem(
+            ["query", unknown[0]], f"unknown query parameter(s) {unknown}; this route takes {sorted(allowed or [])}"
+        )
+
+
+def _query_names(request: Request) -> set[str] | None:
+    """The query parameters of the operation that ``request`` is for, from the OpenAPI description."""
+    app = request.app
+    table = getattr(app.state, "query_names", None)
+    if table is None:
+        table = []
+        for path, operations in app.openapi()["paths"].items():
+            pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
+            for method, operation in operations.items():
+                names = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+                table.append((pattern, method.upper(), names))
+        app.state.query_names = table
+    for pattern, method, names in table:
+        if method == request.method and pattern.match(request.url.path):
+            return names
+    return None
 
 
 def get_engine(request: Request) -> Engine:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 import leadscore
 from api.cache import ScoredTableCache
 from api.champion import ModelHolder
-from api.deps import single_query_values
+from api.deps import check_query_parameters
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.routes import analytics, health, ingest, leads, model, scores
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 
-    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(single_query_values)])
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_query_parameters)])
     v1.include_router(scores.router)
     v1.include_router(leads.router)
     v1.include_router(ingest.router)

@@ -6,6 +6,7 @@ Field rules here are what a generated client needs to know (types, required fiel
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -45,11 +46,15 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
+_BARE_NUMBER = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*$")
+
+
 def _text_timestamp(value: object) -> object:
-    # Only text (or a datetime, from Python): a bare number is ambiguous (seconds? milliseconds?), so refuse it.
-    if not isinstance(value, str | datetime):
-        raise ValueError("a timestamp must be an ISO 8601 string, e.g. '2024-03-01T09:30:00Z'")
-    return value
+    # Only ISO text (or a datetime, from Python): a bare number, even as text (a query parameter), is ambiguous
+    # (seconds? milliseconds?), so refuse it rather than guess.
+    if isinstance(value, datetime) or (isinstance(value, str) and not _BARE_NUMBER.match(value)):
+        return value
+    raise ValueError("a timestamp must be an ISO 8601 string, e.g. '2024-03-01T09:30:00Z'")
 
 
 def _not_canonical(attributes: dict[str, object]) -> dict[str, object]:

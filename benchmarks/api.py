@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="1,000-lead requests per service.")
     parser.add_argument("--stored-leads", type=int, default=100_000, help="Stored leads for the prioritised list.")
     parser.add_argument("--quick", action="store_true", help="A small smoke run.")
+    parser.add_argument("--keep", action="store_true", help="Keep the working folder (databases, server logs).")
     args = parser.parse_args()
     if args.quick:
         args.train_leads, args.single, args.batches, args.stored_leads = 1500, 40, 3, 3000
@@ -265,6 +267,8 @@ def main() -> None:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     result["setup_s"] = {"train_and_register": round(setup_s, 1), "simulate_and_store": round(store_s, 1)}
     result["cpu_count"] = os.cpu_count()
     result["load_average_1m"] = round(os.getloadavg()[0], 2)

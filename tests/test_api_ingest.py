@@ -148,6 +148,8 @@ def test_a_duplicate_event_id_within_a_batch_is_a_422_naming_both_rows(client):
         ({"leads": [{**LEADS[0], "leadId": "x"}]}, ["body", "leads", 0, "leadId"]),
         ({"leads": [{**LEADS[0], "lead_id": "   "}]}, ["body", "leads", 0, "lead_id"]),
         ({"leads": [{**LEADS[0], "created_at": "3000-01-01"}]}, ["body", "leads", 0, "created_at"]),
+        ({"leads": [{**LEADS[0], "created_at": 1700000000}]}, ["body", "leads", 0, "created_at"]),
+        ({"leads": [{**LEADS[0], "created_at": "1700000000"}]}, ["body", "leads", 0, "created_at"]),
         ({"leads": [{**LEADS[0], "attributes": {"owner_id": "x"}}]}, ["body", "leads", 0, "attributes"]),
         ({"leads": [{**LEADS[0], "source": "a\u0000b"}]}, ["body", "leads", 0, "source"]),
         ({"leads": {"lead_id": "L1"}}, ["body", "leads"]),
@@ -162,7 +164,13 @@ def test_malformed_leads_are_a_422_with_the_path(client, payload, loc):
 
 @pytest.mark.parametrize(
     ("event", "field"),
-    [({"duration_s": -1}, "duration_s"), ({"amount": "lots"}, "amount"), ({"type": ""}, "type")],
+    [
+        ({"duration_s": -1}, "duration_s"),
+        ({"amount": "lots"}, "amount"),
+        ({"amount": True}, "amount"),  # a boolean is not a number
+        ({"amount": "12"}, "amount"),  # nor is text
+        ({"type": ""}, "type"),
+    ],
 )
 def test_malformed_events_are_a_422_with_the_path(stored, event, field):
     response = stored.post("/api/v1/events", json={"events": [{**EVENTS[0], **event}]}, headers=INGEST)

@@ -222,6 +222,10 @@ def test_the_prioritized_list_filters_and_notices_new_leads(stored_client, crm_s
     assert all(i["needs_follow_up"] for i in follow)
     typo = stored_client.get(f"{url}&ownr={owner}", headers=KEY)  # never the unfiltered list by mistake
     assert typo.status_code == 422 and typo.json()["detail"][0]["loc"] == ["query", "ownr"]
+    twice = stored_client.get(f"{url}&owner={owner}&owner=someone", headers=KEY)
+    assert twice.status_code == 422 and "more than once" in twice.json()["detail"][0]["msg"]
+    epoch = stored_client.get("/api/v1/leads/prioritized?as_of=1700000000", headers=KEY)
+    assert epoch.status_code == 422 and epoch.json()["detail"][0]["loc"] == ["query", "as_of"]
 
     before = stored_client.get(url, headers=KEY).json()["total"]
     new_lead = {"lead_id": "fresh", "created_at": "2024-09-30T00:00:00Z", "owner_id": owner}

@@ -120,6 +120,9 @@ ROUTE_SCOPES = {
     ("POST", "/api/v1/model/reload"): "score",
     ("GET", "/api/v1/leads/prioritized"): "read",
     ("GET", "/api/v1/model"): "read",
+    ("GET", "/api/v1/funnel"): "read",
+    ("GET", "/api/v1/reps/performance"): "read",
+    ("GET", "/api/v1/goals/progress"): "read",
 }
 KEY_OF_SCOPE = {"ingest": "ingest-key", "score": "score-key", "read": "read-key"}
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ReadKey, RepoDep
 from api.errors import RequestProblem
-from api.schemas import ErrorBody
+from api.schemas import ErrorBody, Timestamp, ValidationBody
 from leadscore import analytics
 
 router = APIRouter(tags=["analytics"])
@@ -25,7 +25,7 @@ router = APIRouter(tags=["analytics"])
 ERRORS = {
     401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
     403: {"model": ErrorBody, "description": "The API key lacks the `read` scope."},
-    422: {"model": ErrorBody, "description": "A parameter the analytics cannot use; `loc` names it."},
+    422: {"model": ValidationBody, "description": "A parameter the analytics cannot use; `loc` names it."},
 }
 
 Period = Literal["day", "week", "month"]
@@ -89,11 +89,11 @@ def _call(function, *args, **kwargs) -> pd.DataFrame:
 def get_funnel(
     principal: ReadKey,
     repo: RepoDep,
-    start: datetime | None = StartQuery,
-    end: datetime | None = EndQuery,
+    start: Timestamp | None = StartQuery,
+    end: Timestamp | None = EndQuery,
     group_by: str | None = Query(None, description="period, owner, source, segment or another lead column."),
     period: Period = Query("month", description="Bucket of `group_by=period`."),
-    as_of: datetime | None = AsOfQuery,
+    as_of: Timestamp | None = AsOfQuery,
     summary: bool = Query(False, description="One row of totals (win rate, cycle time, ...) instead of stages."),
 ) -> Table:
     """Stage-to-stage conversion, drop-off and time in stage of the leads created in [start, end); with
@@ -108,10 +108,10 @@ def get_funnel(
 def get_rep_performance(
     principal: ReadKey,
     repo: RepoDep,
-    start: datetime | None = StartQuery,
-    end: datetime | None = EndQuery,
+    start: Timestamp | None = StartQuery,
+    end: Timestamp | None = EndQuery,
     period: Period | None = Query(None, description="Split the range into days, weeks or months."),
-    as_of: datetime | None = AsOfQuery,
+    as_of: Timestamp | None = AsOfQuery,
     against_median: bool = Query(False, description="Long form: each figure against the team median."),
 ) -> Table:
     """Per salesperson and for the team: emails, calls, meetings, wins, losses, revenue, response time, each
@@ -127,7 +127,7 @@ def get_rep_performance(
 def get_goal_progress(
     principal: ReadKey,
     repo: RepoDep,
-    as_of: datetime | None = AsOfQuery,
+    as_of: Timestamp | None = AsOfQuery,
     scope: str | None = Query(None, description="'team' or a salesperson's id (default: every scope)."),
     metric: str | None = Query(None, description="revenue, conversions, expenses, new_leads, meetings, calls, emails."),
     period: Period | None = Query(None, description="Only goals of this period."),
