@@ -161,7 +161,9 @@ def test_lead_attributes_read_as_text_are_typed_like_a_flat_table():
     from leadscore.training import training_data_from_crm
 
     data = simulate(n_leads=300, n_reps=3, months=7, seed=2).data
-    leads = data.leads.assign(company_size=data.leads["company_size"].astype(str), crm_ref=[f"R{i:06d}" for i in range(len(data.leads))])
+    leads = data.leads.assign(
+        company_size=data.leads["company_size"].astype(str), crm_ref=[f"R{i:06d}" for i in range(len(data.leads))]
+    )
     labelled = training_data_from_crm(CrmData(leads=leads, events=data.events), horizon_days=30)
     assert labelled.kinds["company_size"] == "numeric"  # a CSV export's "2986", not 2,947 categories
     assert labelled.kinds["segment"] == "categorical" and labelled.kinds["email_replied_30d"] == "numeric"
