@@ -62,16 +62,16 @@ SEGMENT_PACE = {"SMB": 1.3, "mid-market": 1.0, "enterprise": 0.6}
 SEGMENT_SIZE = {"SMB": (35, 0.8, 2, 199), "mid-market": (500, 0.6, 200, 1999), "enterprise": (6000, 0.9, 2000, 200_000)}
 SEGMENT_DEAL = {"SMB": 6_000, "mid-market": 28_000, "enterprise": 120_000}
 COUNTRIES = (
-    ("US", 0.33, 0.1),
+    ("US", 0.33, 0.05),
     ("GB", 0.12, 0.05),
     ("DE", 0.10, 0.0),
-    ("FR", 0.08, -0.1),
-    ("ES", 0.07, -0.05),
-    ("NL", 0.05, 0.1),
+    ("FR", 0.08, 0.0),
+    ("ES", 0.07, 0.0),
+    ("NL", 0.05, 0.05),
     ("CA", 0.07, 0.05),
     ("AU", 0.05, 0.0),
-    ("BR", 0.07, -0.2),
-    ("MX", 0.06, -0.2),
+    ("BR", 0.07, -0.15),
+    ("MX", 0.06, -0.15),
 )
 INDUSTRIES = (
     ("software", 0.24, 0.3),
@@ -85,9 +85,10 @@ INDUSTRIES = (
     ("public_sector", 0.06, -0.35),
 )
 AD_CAMPAIGNS = (("google_search", 0.5), ("linkedin_ads", 0.3), ("meta_ads", 0.2))
-INTEREST_WEIGHT = 0.4  # how much the latent interest moves the pipeline, against the attributes
-QUALITY_SHIFT = -0.6
-ATTRIBUTE_WEIGHT = 1.0  # sets the overall conversion rate (about 10 %)
+# A lead's quality (log scale) = QUALITY_SHIFT + ATTRIBUTE_WEIGHT * attribute effects + INTEREST_WEIGHT * interest.
+QUALITY_SHIFT = -0.6  # sets the overall conversion rate (about 10 %)
+ATTRIBUTE_WEIGHT = 1.1  # how much what is known of the lead (source, segment, ...) moves the pipeline
+INTEREST_WEIGHT = 0.3  # how much the latent interest does (it also drives the lead's behaviour)
 
 
 @dataclass
@@ -198,12 +199,12 @@ def make_team(n_reps: int, rng: np.random.Generator) -> Team:
     """Salespeople of uneven skill and workload; busier reps do less per lead and let dead leads linger."""
     width = max(2, len(str(n_reps)))
     rep_id = np.array([f"rep_{i + 1:0{width}d}" for i in range(n_reps)], dtype=object)
-    skill = rng.normal(0.0, 0.25, n_reps)
+    skill = rng.normal(0.0, 0.1, n_reps)
     load = rng.lognormal(0.0, 0.35, n_reps)
     load /= load.sum()
     busy = load * n_reps  # 1 = an average share of the leads
     activity = busy**-0.35 * rng.lognormal(0.0, 0.15, n_reps)
-    diligence = busy**-0.5 * rng.lognormal(0.0, 0.3, n_reps)
+    diligence = busy**-0.3 * rng.lognormal(0.0, 0.25, n_reps)
     return Team(rep_id, skill, load, activity, diligence)
 
 

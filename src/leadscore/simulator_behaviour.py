@@ -44,12 +44,12 @@ INBOUND_SOURCES = ("web", "paid_ads")
 
 # Rates per operational day by stage (new, contacted, qualified, proposal, negotiation), for an engaged lead.
 EMAILS = np.array([0.30, 0.20, 0.18, 0.20, 0.22])  # sent by the salesperson (x their activity)
-DORMANT_EMAILS = 1.0  # salespeople keep writing, a little less, to leads that went quiet
-WEB_VISITS = np.array([0.15, 0.13, 0.15, 0.18, 0.15])  # x exp(0.7 interest); a dormant lead: 10 % of it
+DORMANT_ACTIVITY = 0.4  # salespeople sense a lead going cold: fewer emails and calls to a dormant lead
+WEB_VISITS = np.array([0.15, 0.13, 0.15, 0.18, 0.15])  # x (1 + exp(interest)) / 2; a dormant lead: 2 % of it
 FORMS = 0.006  # demo requests, pricing page forms: x exp(0.7 interest), engaged leads only
-COLD_CALLS = 0.10  # stage new, x activity
+COLD_CALLS = 0.10  # stage new, x activity (x DORMANT_ACTIVITY for a dormant lead, as emails and calls)
 FOLLOW_UP_CALLS = np.array([0.0, 0.05, 0.05, 0.06, 0.07])  # x activity
-MEETINGS = np.array([0.0, 0.03, 0.05, 0.05, 0.06])  # scheduled, x exp(0.4 interest); dormant: 0.003
+MEETINGS = np.array([0.0, 0.03, 0.05, 0.05, 0.06])  # scheduled, x exp(0.7 interest); dormant: 0.003
 # Why deals are lost, by the stage they are lost at (engaged leads); dormant leads are mostly no_response.
 LOST_REASONS = ("price", "competitor", "no_budget", "no_response", "timing")
 REASON_SHARES = np.array(
@@ -132,29 +132,30 @@ def emit_events(
 ) -> pd.DataFrame:
     """All events of all leads, as the validated events contract table, with ids ``ev_0000001``, ... in time order."""
     ev = _Events()
+    _pipeline_events(ev, leads, paths, rng)
+    # Activity comes from stays in transient states only: a stale lead emits nothing, as nobody works it.
     interest = leads.interest[paths.lead]
     stage = paths.state % N_STAGES
     engaged = paths.state < N_STAGES
     owner = leads.owner[paths.lead]
     activity = team.activity[owner]
-    _pipeline_events(ev, leads, paths, rng)
 
     # Emails: sent by the owner; opened and replied according to the state when they were sent.
-    rate = EMAILS[stage] * activity * np.where(engaged, 1.0, DORMANT_EMAILS)
+    rate = EMAILS[stage] * activity * np.where(engaged, 1.0, DORMANT_ACTIVITY)
     stay, at = _poisson_times(rate, paths, clock, rng)
     lead = paths.lead[stay]
     ev.add(lead, at, T["email_sent"], rep=owner[stay])
     z, on = interest[stay], engaged[stay]
-    opened = rng.random(stay.size) < np.where(on, _sigmoid(0.8 + 1.2 * z), 0.02)
+    opened = rng.random(stay.size) < np.where(on, _sigmoid(1.4 + 0.6 * z), 0.02)
     open_at = at + np.ceil(3600 * rng.lognormal(np.log(2.0), 1.0, stay.size)).astype(np.int64)
     ev.add(lead[opened], open_at[opened], T["email_opened"], rep=owner[stay][opened])
-    p_reply = np.where(on, _sigmoid(-1.2 + 1.2 * z + 0.25 * stage[stay]), 0.01)
+    p_reply = np.where(on, _sigmoid(-1.2 + 1.4 * z + 0.25 * stage[stay]), 0.01)
     replied = opened & (rng.random(stay.size) < p_reply)
     reply_at = open_at + np.ceil(3600 * rng.lognormal(np.log(4.0), 1.0, stay.size)).astype(np.int64)
     ev.add(lead[replied], reply_at[replied], T["email_replied"], rep=owner[stay][replied])
 
     # Web visits and forms: the prospect's own doing, so they reveal interest most directly.
-    rate = WEB_VISITS[stage] * np.exp(1.0 * interest) * np.where(engaged, 1.0, 0.02)
+    rate = WEB_VISITS[stage] * (0.5 + 0.5 * np.exp(interest)) * np.where(engaged, 1.0, 0.02)
     stay, at = _poisson_times(rate, paths, clock, rng)
     ev.add(paths.lead[stay], at, T["web_visit"])
     # The first visit session, around the lead's creation: the more interested, the more pages seen.
@@ -167,7 +168,7 @@ def emit_events(
 
     # Calls: cold calls to new leads, follow-ups later; connected calls last longer with interested prospects.
     for kind, rate in (("cold", COLD_CALLS * (stage == 0)), ("follow_up", FOLLOW_UP_CALLS[stage])):
-        stay, at = _poisson_times(rate * activity, paths, clock, rng)
+        stay, at = _poisson_times(rate * activity * np.where(engaged, 1.0, DORMANT_ACTIVITY), paths, clock, rng)
         z, on = interest[stay], engaged[stay]
         base = 0.4 * (kind == "follow_up")
         connected = rng.random(stay.size) < np.where(on, _sigmoid(base - 0.3 + 0.6 * z), 0.05)
@@ -226,7 +227,7 @@ def _pipeline_events(ev: _Events, leads: LeadTable, paths: Paths, rng: np.random
 
 def _meetings(ev, paths, interest, engaged, stage, owner, clock, rng) -> None:
     """Meetings: scheduled ahead; then rejected, cancelled, missed or held, each decided by the state then."""
-    rate = np.where(engaged, MEETINGS[stage] * np.exp(0.6 * interest), 0.003 * (stage > 0))
+    rate = np.where(engaged, MEETINGS[stage] * np.exp(0.7 * interest), 0.003 * (stage > 0))
     stay, at = _poisson_times(rate, paths, clock, rng)
     lead, rep, z = paths.lead[stay], owner[stay], interest[stay]
     slot = _business_slot(at + np.ceil(86_400 * (1 + rng.exponential(3.0, stay.size))).astype(np.int64), rng)

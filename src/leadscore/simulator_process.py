@@ -2,8 +2,10 @@
 
 Each lead follows a continuous-time Markov chain over hidden states: a pipeline stage (new, contacted,
 qualified, proposal, negotiation) crossed with whether the prospect is *engaged* or has gone *dormant*; it ends
-in ``won`` or ``lost``. The transition rates depend on the lead's quality (its attributes plus a latent
-interest), its segment's pace and its salesperson's skill and diligence.
+in ``won`` or ``lost`` (closed, with a reason), or goes *stale*: its salesperson stops working a dormant lead
+without closing it, and nothing more happens to it (it stays open in the CRM, with no chance of a win). The
+transition rates depend on the lead's quality (its attributes plus a latent interest), its segment's pace and
+its salesperson's skill (mostly at closing) and diligence (in closing or abandoning dormant leads).
 
 Time runs on a *business clock*: every rate is per operational day, and an operational day passes quickly in
 working hours, slowly at night, at weekends, in August and over Christmas, and quickly in the end-of-quarter
@@ -21,17 +23,19 @@ import pandas as pd
 
 N_STAGES = 5
 N_TRANSIENT = 2 * N_STAGES  # stage s engaged = s, stage s dormant = N_STAGES + s
-WON, LOST = N_TRANSIENT, N_TRANSIENT + 1
-N_STATES = N_TRANSIENT + 2
+WON, LOST, STALE = N_TRANSIENT, N_TRANSIENT + 1, N_TRANSIENT + 2  # absorbing; a stale lead is still open
+N_STATES = N_TRANSIENT + 3
 
 # Base rates per operational day, by stage (new, contacted, qualified, proposal, negotiation).
 ADVANCE = np.array([1 / 6, 1 / 12, 1 / 16, 1 / 14, 1 / 16])  # engaged: to the next stage (negotiation: won)
-LOSE = np.array([1 / 120, 1 / 100, 1 / 50, 1 / 30, 1 / 25])  # engaged: lost with a reason
-GO_DORMANT = np.array([1 / 36, 1 / 60, 1 / 90, 1 / 110, 1 / 130])  # engaged: stops responding
-REVIVE = 1 / 90  # dormant: engages again
+LOSE = np.array([1 / 90, 1 / 75, 1 / 40, 1 / 25, 1 / 20])  # engaged: lost with a reason
+GO_DORMANT = np.array([1 / 60, 1 / 100, 1 / 150, 1 / 180, 1 / 200])  # engaged: stops responding
+# How much a salesperson's skill speeds each step: a good closer shows most at the end of the pipeline.
+CLOSING_SKILL = np.array([0.2, 0.2, 0.3, 0.5, 1.0])
+REVIVE = 1 / 50  # dormant: engages again
 GIVE_UP = 1 / 40  # dormant: the salesperson closes it as lost (scaled by their diligence)
+ABANDON = 1 / 300  # dormant: the salesperson stops working it, without closing it (divided by their diligence)
 
-DAY_S = 86_400.0
 # Hour-of-day and day-of-week pace of business (UTC, a European working day), normalised below.
 _HOURS = np.array([3, 2, 2, 2, 2, 3, 5, 30, 90, 100, 100, 100, 70, 95, 100, 100, 90, 60, 30, 20, 15, 10, 6, 4])
 _WEEKDAYS = np.array([1.0, 1.0, 1.0, 1.0, 0.9, 0.08, 0.05])
@@ -91,7 +95,7 @@ class LeadDrivers:
     quality: np.ndarray
     pace: np.ndarray  # the segment's speed (enterprise deals are slow)
     skill: np.ndarray  # the owner's skill (log scale)
-    diligence: np.ndarray  # how quickly the owner closes dead leads
+    diligence: np.ndarray  # how quickly the owner closes dormant leads (and how rarely they abandon them)
 
 
 def rate_matrix(d: LeadDrivers) -> np.ndarray:
@@ -99,9 +103,9 @@ def rate_matrix(d: LeadDrivers) -> np.ndarray:
     n = len(d.quality)
     q, skill = d.quality[:, None], d.skill[:, None]
     speed = d.pace[:, None]
-    advance = ADVANCE * speed * np.exp(0.55 * q + skill)
-    lose = LOSE * speed * np.exp(-0.45 * q - 0.5 * skill)
-    dormant = GO_DORMANT * speed * np.exp(-0.55 * q)
+    advance = ADVANCE * speed * np.exp(0.45 * q + CLOSING_SKILL * skill)
+    lose = LOSE * speed * np.exp(-0.35 * q - 0.5 * skill)
+    dormant = GO_DORMANT * speed * np.exp(-0.45 * q)
     rates = np.zeros((n, N_TRANSIENT, N_STATES))
     stages = np.arange(N_STAGES)
     nxt = np.where(stages < N_STAGES - 1, stages + 1, WON)
@@ -110,6 +114,7 @@ def rate_matrix(d: LeadDrivers) -> np.ndarray:
     rates[:, stages, N_STAGES + stages] = dormant
     rates[:, N_STAGES + stages, stages] = (REVIVE * d.pace * np.exp(0.5 * d.quality))[:, None]
     rates[:, N_STAGES + stages, LOST] = (GIVE_UP * d.diligence)[:, None]
+    rates[:, N_STAGES + stages, STALE] = (ABANDON / d.diligence)[:, None]
     return rates
 
 
@@ -168,7 +173,7 @@ def sample_paths(
 def state_at(paths: Paths, lead: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     """The hidden state of ``lead`` at calendar second ``t_s`` (a transition at exactly ``t_s`` included).
 
-    Returns -1 where the lead does not exist yet and WON / LOST where it has closed.
+    Returns -1 where the lead does not exist yet, and WON, LOST or STALE where it has left the pipeline.
     """
     base = int(paths.start_s.min()) if len(paths.start_s) else 0
     key = (paths.lead.astype(np.int64) << 32) + (paths.start_s - base)
@@ -198,7 +203,13 @@ def win_probability(
     >>> bool(0 < p[0] < p[1] < 1)
     True
     """
-    horizon_op = np.broadcast_to(np.asarray(horizon_op, dtype=float), np.shape(lead))
+    lead, state = np.asarray(lead), np.asarray(state)
+    horizon_op = np.broadcast_to(np.asarray(horizon_op, dtype=float), lead.shape)
+    if (state >= N_TRANSIENT).any():  # stale: open in the CRM, never to be won
+        out = np.zeros(len(state))
+        live = state < N_TRANSIENT
+        out[live] = win_probability(rates, lead[live], state[live], horizon_op[live], sd)
+        return out
     used, pair_lead = np.unique(lead, return_inverse=True)
     rates = rates[used]
     exit_rate = rates.sum(axis=2)  # (n, N_TRANSIENT)
