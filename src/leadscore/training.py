@@ -278,11 +278,21 @@ def training_data_from_crm(
     >>> labelled.time_kind  # doctest: +SKIP
     'cutoff'
     """
-    from leadscore.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
-    from leadscore.tabular import infer_kind
     from leadscore.training_set import build_training_set
 
     frame = build_training_set(data, cutoffs=cutoffs, horizon_days=horizon_days, extra_types=tuple(extra_types))
+    return labelled_from_training_set(frame, horizon_days)
+
+
+def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAULT_HORIZON_DAYS) -> LabelledData:
+    """Labelled data from a training-set frame (``lead_id, cutoff, label, <features>``), wherever it was built.
+
+    Feature kinds come from the catalogue; lead attributes, which arrive as text from CSV exports, are typed once
+    per lead. Used by :func:`training_data_from_crm` and by the Spark engine on the collected frame.
+    """
+    from leadscore.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
+    from leadscore.tabular import infer_kind
+
     features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
     kinds, notes = {}, []
     per_lead = frame.drop_duplicates("lead_id")  # attributes are static: judge them once per lead
@@ -311,7 +321,7 @@ def training_data_from_crm(
         time_kind="cutoff",
         description=(
             f"CRM snapshots: {len(frame)} (lead, cutoff) pairs over {n_cutoffs} weekly cutoffs, label = won within "
-            f"{horizon_days} days, feature catalogue {CATALOGUE_VERSION}"
+            f"{horizon_days:g} days, feature catalogue {CATALOGUE_VERSION}"
         ),
         notes=notes,
         ids=frame["lead_id"].to_numpy(),

@@ -9,8 +9,8 @@ parameters say that Spark built the set and which share of the leads was kept.
 Sampling is by lead (a hash of ``lead_id``), not by row: a lead kept is kept at every cutoff, so every kept
 lead's run of weekly snapshots stays whole, as it is in the full training set.
 
-:func:`labelled_from_training_set` is what :func:`leadscore.training.training_data_from_crm` does after building
-the set (a test holds the two equal); if that function is split in two, this one should call the second half.
+:func:`labelled_from_training_set` puts the collected rows in the pandas builder's order and hands them to
+:func:`leadscore.training.labelled_from_training_set`, the same step :func:`training_data_from_crm` ends with.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from leadscore.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
+from leadscore.catalogue import CATALOGUE_VERSION
 from leadscore.contracts import KNOWN_EVENT_TYPES
 from leadscore.spark.features import training_set
 from leadscore.spark.frames import SparkCrm, collect
 from leadscore.splits import LabelledData
+from leadscore.training import labelled_from_training_set as labelled_from_pandas_training_set
 from leadscore.training_set import HORIZON_DAYS
 
 _SAMPLE_BUCKETS = 1_000_000
@@ -60,28 +61,9 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = HORIZO
     --------
     >>> labelled = labelled_from_training_set(collect(training_set(crm)))  # doctest: +SKIP
     """
+    # Spark returns rows in no particular order; the pandas builder's order is by cutoff, then lead.
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
-    features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
-    kinds = {}
-    for name in features:
-        numeric = pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name])
-        kinds[name] = feature_spec(name, kind="numeric" if numeric else "categorical").kind
-    cutoff = pd.to_datetime(frame["cutoff"], utc=True)
-    times = ((cutoff - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)).to_numpy(float)
-    return LabelledData(
-        X=frame[features].reset_index(drop=True),
-        y=frame["label"].to_numpy(dtype=int),
-        times=times,
-        horizon=float(horizon_days),
-        kinds=kinds,
-        source="crm",
-        time_kind="cutoff",
-        description=(
-            f"CRM snapshots: {len(frame)} (lead, cutoff) pairs over {cutoff.nunique()} weekly cutoffs, label = won "
-            f"within {horizon_days:g} days, feature catalogue {CATALOGUE_VERSION}"
-        ),
-        ids=frame["lead_id"].to_numpy(),
-    )
+    return labelled_from_pandas_training_set(frame, horizon_days)
 
 
 def sample_leads(frame: DataFrame, fraction: float, seed: int = 0) -> DataFrame:
