@@ -4,6 +4,9 @@
 - ``RepoDep``: the store's repository, ``SessionDep``: a SQLAlchemy session on the same engine;
 - ``ModelDep``: the model in use for this request (taken once, so a reload never changes it mid-request);
 - ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope.
+
+The dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def`` dependency in its
+thread pool, and a hop to a worker thread and back per dependency cost more than scoring one lead.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository
 
 
-def check_query_parameters(request: Request) -> None:
+async def check_query_parameters(request: Request) -> None:
     """Refuse query parameters the route does not take (``?ownr=...``: a typo must not silently return the
     unfiltered list) and parameters given more than once (``?owner=a&owner=b``: which one was meant?).
 
@@ -62,22 +65,22 @@ def _query_names(request: Request) -> set[str] | None:
     return None
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The engine opened at start-up."""
     return request.app.state.engine
 
 
-def get_repository(request: Request) -> Repository:
+async def get_repository(request: Request) -> Repository:
     """The repository over the engine opened at start-up."""
     return request.app.state.repository
 
 
-def get_model_holder(request: Request) -> ModelHolder:
+async def get_model_holder(request: Request) -> ModelHolder:
     """The holder of the model in use."""
     return request.app.state.model_holder
 
 
-def get_model(holder: Annotated[ModelHolder, Depends(get_model_holder)]) -> LoadedModel:
+async def get_model(holder: Annotated[ModelHolder, Depends(get_model_holder)]) -> LoadedModel:
     """The model in use for this request (503 with how to train one when there is none)."""
     return holder.require()
 

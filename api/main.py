@@ -105,7 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.dependency_overrides[get_settings] = lambda: settings
+
+    async def these_settings() -> Settings:  # async: no thread-pool hop per request (see api.deps)
+        return settings
+
+    app.dependency_overrides[get_settings] = these_settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 

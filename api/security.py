@@ -110,7 +110,9 @@ class RequireScope:
             raise ValueError(f"unknown scope {scope!r}; scopes: {list(SCOPES)}")
         self.scope = scope
 
-    def __call__(self, request: Request, api_key: Annotated[str | None, Security(api_key_header)] = None) -> Principal:
+    async def __call__(
+        self, request: Request, api_key: Annotated[str | None, Security(api_key_header)] = None
+    ) -> Principal:
         ring: KeyRing = request.app.state.keyring
         challenge = {"WWW-Authenticate": f'APIKey header="{API_KEY_HEADER}"'}
         if not api_key:

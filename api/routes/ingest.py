@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
 from api.deps import IngestKey, RepoDep, SettingsDep
+from api.fast_json import OrjsonRoute
 from api.schemas import (
     ConflictBody,
     ErrorBody,
@@ -34,7 +35,7 @@ from leadscore.store import IngestResult
 
 log = logging.getLogger("leadscore.api")
 
-router = APIRouter(tags=["ingestion"])
+router = APIRouter(tags=["ingestion"], route_class=OrjsonRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body could not be read (e.g. it is not UTF-8)."},

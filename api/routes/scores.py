@@ -11,13 +11,14 @@ from fastapi import APIRouter
 
 from api.deps import ModelDep, ScoreKey, SettingsDep
 from api.errors import RequestProblem
+from api.fast_json import OrjsonRoute
 from api.routes.ingest import ERRORS, check_batch, leads_frame
 from api.schemas import ErrorBody
 from api.score_schemas import NotScored, ScoreRequest, ScoreResponse, ScoringEventIn
 from leadscore.contracts import CLOSING_EVENT_TYPES, EVENTS, CrmData
 from leadscore.prioritize import features_for
 
-router = APIRouter(tags=["scoring"])
+router = APIRouter(tags=["scoring"], route_class=OrjsonRoute)
 
 SCORING_ERRORS = {
     **ERRORS,
@@ -42,11 +43,13 @@ def scoring_events_frame(events: list[ScoringEventIn]) -> pd.DataFrame | None:
     return frame
 
 
-def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[pd.DataFrame, str]:
-    """The request's feature rows as a frame typed for the model; 422 naming any cell that cannot be used.
+def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, np.ndarray], list[Any]]:
+    """The request's feature rows as arrays by column, typed for the model, and the rows' lead ids (their
+    positions when no ``lead_id`` is sent); 422 naming any cell that cannot be used.
 
     Numeric features are converted in one numpy call for the whole block (a per-column pandas conversion costs
-    more than scoring a small batch); only when that fails is the offending cell looked for.
+    more than scoring a small batch); only when that fails is the offending cell looked for. No frame is built:
+    the scorer reads the arrays.
     """
     if body.dataframe_split is not None:
         field = "dataframe_split"
@@ -85,7 +88,7 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[pd.DataFram
             raise ValueError("infinite value")
     except (TypeError, ValueError):
         _raise_bad_number(field, numeric, values, columns)
-    frame = pd.DataFrame(block, columns=numeric)
+    typed: dict[str, np.ndarray] = dict(zip(numeric, block.T, strict=True))
     text_columns = [name for name, kind in kinds.items() if kind != "numeric"]
     if "lead_id" in present:
         text_columns.append("lead_id")
@@ -96,8 +99,9 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[pd.DataFram
         except UnicodeEncodeError:
             row = next(i for i, c in enumerate(cells) if c is not None and not _encodable(c))
             raise RequestProblem(_cell(field, row, name, columns), "text must be valid Unicode") from None
-        frame[name] = pd.Series(cells, dtype="str")
-    return frame, field
+        typed[name] = np.array(cells, dtype=object)
+    ids = typed.pop("lead_id").tolist() if "lead_id" in present else list(range(len(rows)))
+    return typed, ids
 
 
 def _encodable(text: str) -> bool:
@@ -149,13 +153,20 @@ def not_scored(data: CrmData, scored: set[str], cutoff: pd.Timestamp) -> list[No
     return out
 
 
-def score_records(scores: pd.DataFrame) -> list[dict[str, Any]]:
-    """Scorer output as JSON-ready records (missing values as None)."""
-    frame = scores.copy()
-    frame["lead_id"] = frame["lead_id"].astype(str)
-    frame["percentile"] = frame["percentile"].astype("float64")
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return records
+def score_records(scores: pd.DataFrame | dict[str, Any]) -> list[dict[str, Any]]:
+    """Scorer output (a frame, or columns by name) as JSON-ready records (missing values as None)."""
+    # Column by column into plain Python values (a frame's own to_dict costs more than scoring a small batch).
+    columns = {name: _plain(scores[name]) for name in scores}
+    columns["lead_id"] = [str(lead) for lead in columns["lead_id"]]
+    for name in ("percentile", "cutoff"):
+        if name in columns:
+            columns[name] = [None if value is None or pd.isna(value) else value for value in columns[name]]
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _plain(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def percentile_mode(model_card: Any, wanted: str) -> str:
@@ -190,9 +201,9 @@ def post_scores(principal: ScoreKey, body: ScoreRequest, model: ModelDep, settin
     else:
         rows = body.dataframe_split.data if body.dataframe_split is not None else body.dataframe_records or []
         check_batch("rows", len(rows), settings.max_batch_size)
-        frame, _ = feature_rows(body, dict(scorer.card.kinds))
+        columns, ids = feature_rows(body, dict(scorer.card.kinds))
         given = cutoff if body.cutoff is not None else None
-        scores = scorer.score_features(frame, cutoff=given, percentile_of=percentile_of)
+        scores = scorer.score_columns(columns, ids, cutoff=given, percentile_of=percentile_of)
         skipped, absent = [], []
     return ScoreResponse(
         model_version=model.version,

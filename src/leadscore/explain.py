@@ -305,6 +305,36 @@ def table_phrase(name: str, value: object) -> str:
     return f"{name} = {value}"
 
 
+def _largest(matrix: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` largest values, largest first (equal values: the earlier column)."""
+    if k < matrix.shape[1]:
+        candidates = np.argpartition(-matrix, k - 1, axis=1)[:, :k]
+    else:
+        candidates = np.broadcast_to(np.arange(matrix.shape[1]), matrix.shape)
+    chosen = np.take_along_axis(matrix, candidates, axis=1)
+    order = np.lexsort((candidates, -chosen), axis=1)
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def _phrased(order: np.ndarray, kept: np.ndarray, values: pd.DataFrame, names: list[str], phrase) -> list[list]:
+    """Per row, the phrases of the kept cells ``(row, order[row, i])``, in order (None where not kept).
+
+    Each feature's values are phrased once per distinct value (many leads share "no next step scheduled"), and
+    only the cells that are kept are read.
+    """
+    out = np.full(order.shape, None, dtype=object)
+    kept_rows, kept_slots = np.nonzero(kept)
+    columns = order[kept_rows, kept_slots]
+    for j in np.unique(columns).tolist():
+        mine = columns == j
+        rows, slots = kept_rows[mine], kept_slots[mine]
+        cells = np.asarray(values[names[j]], dtype=object)[rows]
+        codes, distinct = pd.factorize(cells, use_na_sentinel=False)
+        said = np.array([phrase(names[j], value) for value in distinct] + [""], dtype=object)[:-1]
+        out[rows, slots] = said[codes]
+    return out.tolist()
+
+
 def top_reasons(
     contributions: Contributions,
     values: pd.DataFrame,
@@ -326,11 +356,13 @@ def top_reasons(
     matrix = contributions.values.to_numpy()
     names = list(contributions.values.columns)
     k = min(top, matrix.shape[1])
-    up_order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-    down_order = np.argsort(matrix, axis=1, kind="stable")[:, :k]
-    raw = values[names].to_numpy(dtype=object)
-    ups, downs = [], []
-    for i in range(matrix.shape[0]):
-        ups.append([phrase(names[j], raw[i, j]) for j in up_order[i] if matrix[i, j] > MIN_REASON_LOG_ODDS])
-        downs.append([phrase(names[j], raw[i, j]) for j in down_order[i] if matrix[i, j] < -MIN_REASON_LOG_ODDS])
+    up_order, down_order = _largest(matrix, k), _largest(-matrix, k)
+    rows = np.arange(matrix.shape[0])[:, None]
+    up_kept = matrix[rows, up_order] > MIN_REASON_LOG_ODDS
+    down_kept = matrix[rows, down_order] < -MIN_REASON_LOG_ODDS
+    both = _phrased(np.hstack([up_order, down_order]), np.hstack([up_kept, down_kept]), values, names, phrase)
+    # The kept reasons are a prefix of each side (sorted by size, kept by a threshold on size).
+    n_up, n_down = up_kept.sum(axis=1).tolist(), down_kept.sum(axis=1).tolist()
+    ups = [row[:u] for row, u in zip(both, n_up, strict=True)]
+    downs = [row[k : k + d] for row, d in zip(both, n_down, strict=True)]
     return ups, downs

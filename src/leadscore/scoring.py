@@ -8,14 +8,16 @@ exact log-odds decomposition that gives the reasons.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from leadscore import registry
+from leadscore.compiled import compile_model
 from leadscore.explain import TOP_REASONS, explain, table_phrase, top_reasons
 from leadscore.registry import CHAMPION, ModelCard
 
@@ -34,6 +36,9 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "provisional",
 )
 
+# Phrases remembered per scorer: (feature, value) pairs, a few hundred bytes each.
+PHRASE_CACHE_SIZE = 50_000
+
 _CACHE: dict[tuple[str, str], tuple[object, ModelCard]] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -51,6 +56,19 @@ def grades(probability: np.ndarray, cutoffs: Sequence[tuple[str, float]] = DEFAU
         raise ValueError(f"grade cut-offs must decrease, got {list(cutoffs)}")
     p = np.asarray(probability, dtype=float)
     return np.select([p >= floor for floor in floors], [letter for letter, _ in cutoffs], LOWEST_GRADE)
+
+
+def _remembered(phrase: Callable[[str, object], str]) -> Callable[[str, object], str]:
+    """``phrase`` with a bounded memory: the same few thousand (feature, value) pairs recur in every batch."""
+    remembered = functools.lru_cache(maxsize=PHRASE_CACHE_SIZE)(phrase)
+
+    def say(name: str, value: object) -> str:
+        try:
+            return remembered(name, value)
+        except TypeError:  # an unhashable value
+            return phrase(name, value)
+
+    return say
 
 
 class Scorer:
@@ -88,13 +106,15 @@ class Scorer:
         self.grade_cutoffs = tuple(grade_cutoffs)
         self.n_reasons = n_reasons
         self.features = list(getattr(model, "feature_names_in_", card.kinds))
+        # The same contributions as explain(), from lookup tables instead of the pipeline (much faster per call).
+        self._compiled = compile_model(model)
         self._reference = np.asarray(card.reference_quantiles, dtype=float)
         if card.source == "crm":
             from leadscore.catalogue import describe
 
-            self._phrase = describe
+            self._phrase = _remembered(describe)
         else:
-            self._phrase = table_phrase
+            self._phrase = _remembered(table_phrase)
 
     @classmethod
     def from_registry(cls, alias: str = CHAMPION, tracking_uri: str | None = None, **options) -> Scorer:
@@ -154,37 +174,74 @@ class Scorer:
         absent = [c for c in self.features if c not in frame.columns]
         if absent:
             raise ValueError(f"column(s) {absent[:10]} missing from the rows to score (model {self.model_version})")
-        X = frame[self.features]
-        n = len(X)
+        n = len(frame)
         if n == 0:
             return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
-        contributions = explain(self.model, X)
-        if contributions.exact:
-            probability = expit(contributions.log_odds)
-        else:
-            probability = self.model.predict_proba(X)[:, 1]
-        up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
-        if percentile_of == "batch":
-            percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100
-        elif percentile_of == "reference":
-            percentile = np.searchsorted(self._reference, probability, side="right") / len(self._reference) * 100
-        else:
-            raise ValueError(f"percentile_of must be 'batch' or 'reference', got {percentile_of!r}")
         ids = frame["lead_id"].to_numpy() if "lead_id" in frame.columns else frame.index.to_numpy()
         if "cutoff" in frame.columns:
             cutoffs = frame["cutoff"].to_numpy()
         else:
             cutoffs = np.full(n, pd.Timestamp(cutoff, tz="UTC") if cutoff is not None else pd.NaT)
-        return pd.DataFrame(
-            {
-                "lead_id": ids,
-                "probability": probability,
-                "grade": grades(probability, self.grade_cutoffs),
-                "percentile": np.round(percentile, 1),
-                "reasons_up": up,
-                "reasons_down": down,
-                "model_version": self.model_version,
-                "cutoff": cutoffs,
-                "provisional": self.provisional,
-            }
-        )
+        return pd.DataFrame(self._score(frame[self.features], n, ids, cutoffs, percentile_of, reasons=True))
+
+    def score_columns(
+        self,
+        columns: Mapping[str, np.ndarray],
+        ids: Sequence[object],
+        *,
+        cutoff=None,
+        percentile_of: str = "batch",
+        reasons: bool = True,
+    ) -> dict[str, object]:
+        """:meth:`score_features` for rows already typed as arrays by column (numbers as floats, text as objects),
+        returning plain columns by name (the ``OUTPUT_COLUMNS``): the API's path, with no frame built either way.
+
+        ``reasons=False`` leaves the reasons empty and computes only the probabilities, for bulk scoring.
+        """
+        absent = [c for c in self.features if c not in columns]
+        if absent:
+            raise ValueError(f"column(s) {absent[:10]} missing from the rows to score (model {self.model_version})")
+        n = len(ids)
+        stamp = None if cutoff is None else pd.Timestamp(cutoff)
+        if stamp is not None:
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        cutoffs = [stamp] * n
+        return self._score({c: columns[c] for c in self.features}, n, list(ids), cutoffs, percentile_of, reasons)
+
+    def _score(self, X, n: int, ids, cutoffs, percentile_of: str, reasons: bool) -> dict[str, object]:
+        if percentile_of not in ("batch", "reference"):
+            raise ValueError(f"percentile_of must be 'batch' or 'reference', got {percentile_of!r}")
+        if self._compiled is None:
+            X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if self._compiled is not None and not reasons:
+            probability = expit(self._compiled.log_odds(X))
+            up = down = [[] for _ in range(n)]
+        else:
+            if self._compiled is not None:
+                contributions = self._compiled.explain(X)
+                probability = self._compiled.probability(contributions)
+            else:
+                contributions = explain(self.model, X)
+                if contributions.exact:
+                    probability = expit(contributions.log_odds)
+                else:
+                    probability = self.model.predict_proba(X)[:, 1]
+            if reasons:
+                up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
+            else:
+                up = down = [[] for _ in range(n)]
+        if percentile_of == "batch":
+            percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100
+        else:
+            percentile = np.searchsorted(self._reference, probability, side="right") / len(self._reference) * 100
+        return {
+            "lead_id": ids,
+            "probability": probability,
+            "grade": grades(probability, self.grade_cutoffs),
+            "percentile": np.round(percentile, 1),
+            "reasons_up": up,
+            "reasons_down": down,
+            "model_version": [self.model_version] * n,
+            "cutoff": cutoffs,
+            "provisional": [self.provisional] * n,
+        }

@@ -33,8 +33,8 @@ TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1", "si", "sí", "won", "conve
 FALSE_WORDS = frozenset({"no", "n", "false", "f", "0", "lost", "not converted"})
 # The constant a categorical column never filled in during training becomes.
 EMPTY_CATEGORY = "(never filled in)"
-# Up to this many rows, text columns are converted value by value (pandas' string methods cost more there).
-SMALL_BATCH = 32
+# Up to this many rows, text is converted value by value rather than once per distinct value.
+FEW_ROWS = 8
 # A column is numeric (or a date) when at least this share of its filled values parse as such.
 PARSE_SHARE = 0.98
 # A text column with more distinct values than this share of its rows (and more than 100) is an identifier.
@@ -185,43 +185,68 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        columns = self.converted_columns(X)
+        floats = {c: v for c, v in columns.items() if self.kinds_[c] != CATEGORICAL}
+        out = pd.DataFrame(floats, index=X.index, dtype=float)
+        for column, values in columns.items():
+            if self.kinds_[column] == CATEGORICAL:
+                # Categories stay object (pandas would infer its string dtype from object arrays of text).
+                out[column] = pd.Series(values, index=X.index, dtype=object)
+        return out[list(self.kinds_)]
+
+    def converted_columns(self, X: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The kept columns converted, as arrays by name in output order: floats, or object text for categories.
+
+        What :meth:`transform` returns, without building a frame (the fast scorer reads these arrays directly).
+        ``X`` is a frame, or columns by name as arrays of one length (what the API builds from a request).
+        """
         check_is_fitted(self, "kinds_")
-        missing = [c for c in self.kinds_ if c not in X.columns]
+        frame = X if isinstance(X, pd.DataFrame) else None
+        names = list(X.columns) if frame is not None else list(X)
+        missing = [c for c in self.kinds_ if c not in set(names)]
         if missing:
             raise ValueError(f"column(s) {missing} are missing from the input (the model was trained on them)")
+        n = len(X) if frame is not None else len(next(iter(X.values()), ()))
         empty = set(getattr(self, "empty_", ()))
-        small = len(X) <= SMALL_BATCH
-        dtypes = X.dtypes
+        if frame is not None:
+            numeric_dtype = {c: pd.api.types.is_numeric_dtype(d) for c, d in zip(names, frame.dtypes, strict=True)}
+        else:
+            numeric_dtype = {c: np.asarray(X[c]).dtype.kind in "biuf" for c in self.kinds_}
         # Columns that are already numbers become floats in one block (the common case for CRM features).
-        direct = [
-            c
-            for c, kind in self.kinds_.items()
-            if kind != CATEGORICAL and c not in empty and pd.api.types.is_numeric_dtype(dtypes[c])
-        ]
-        floats: dict[str, np.ndarray] = {}
-        if direct:
-            block = X[direct].to_numpy(dtype=float, na_value=np.nan)
-            floats = {c: block[:, i] for i, c in enumerate(direct)}
-        texts: dict[str, np.ndarray] = {}
+        direct = [c for c, kind in self.kinds_.items() if kind != CATEGORICAL and c not in empty and numeric_dtype[c]]
+        converted: dict[str, np.ndarray] = {}
+        if direct and frame is not None:
+            block = frame[direct].to_numpy(dtype=float, na_value=np.nan)
+            converted = {c: block[:, i] for i, c in enumerate(direct)}
+        elif direct:
+            converted = {c: np.asarray(X[c], dtype=float) for c in direct}
         for column, kind in self.kinds_.items():
-            if column in floats:
+            if column in converted:
                 continue
             if column in empty:
                 constant = EMPTY_CATEGORY if kind == CATEGORICAL else 0.0
-                values = np.full(len(X), constant, dtype=object if kind == CATEGORICAL else float)
-            elif small and kind != DATE:
-                values = self._convert_small(X[column].to_numpy(dtype=object), kind)
+                values = np.full(n, constant, dtype=object if kind == CATEGORICAL else float)
+            elif kind == DATE:
+                values = self._convert(pd.Series(X[column]), kind).to_numpy()
+            elif n <= FEW_ROWS:
+                values = self._convert_small(np.asarray(X[column], dtype=object), kind)
             else:
-                values = self._convert(X[column], kind).to_numpy()
-            (texts if kind == CATEGORICAL else floats)[column] = values
-        out = pd.DataFrame(floats, index=X.index, dtype=float)
-        for column, values in texts.items():
-            # Categories stay object (pandas would infer its string dtype from object arrays of text).
-            out[column] = pd.Series(values, index=X.index, dtype=object)
-        return out[list(self.kinds_)]
+                values = self._convert_distinct(np.asarray(X[column], dtype=object), kind)
+            converted[column] = values
+        return {column: converted[column] for column in self.kinds_}
+
+    def _convert_distinct(self, values: np.ndarray, kind: str) -> np.ndarray:
+        """The same conversion as :meth:`_convert`, done once per distinct value (a column of text usually holds
+        few): cheaper than pandas' string methods over every row, for one row as for a million."""
+        codes, distinct = pd.factorize(values)
+        converted = self._convert_small(np.asarray(distinct, dtype=object), kind)
+        out = np.empty(len(values), dtype=object if kind == CATEGORICAL else float)
+        out[:] = converted[codes] if len(converted) else np.nan
+        out[codes < 0] = np.nan
+        return out
 
     def _convert_small(self, values: np.ndarray, kind: str) -> np.ndarray:
-        """The same conversion as :meth:`_convert`, value by value: faster for a few rows (single requests)."""
+        """The same conversion as :meth:`_convert`, value by value."""
         placeholders = frozenset(self.placeholders)
         texts = []
         for value in values:
