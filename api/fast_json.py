@@ -8,6 +8,11 @@ A body orjson refuses is read again by ``json.loads``, so the service answers ex
 stricter (it refuses ``NaN``, ``Infinity`` and lone surrogates such as ``"\\ud800"``), and for those the
 validation that follows names the field and row instead of a character position. A body neither can read is
 FastAPI's 422 naming the position.
+
+:func:`json_response` is the other direction, for the scoring route's large answers: the rows go straight to
+orjson instead of being validated again against the response model (which a thousand scores made cost as much
+as computing them). The route keeps its ``response_model`` for the OpenAPI description, and the tests check
+that the answers match it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
+import pandas as pd
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
@@ -44,3 +50,17 @@ class OrjsonRoute(APIRoute):
             return await handler(OrjsonRequest(request.scope, request.receive))
 
         return route_handler
+
+
+def _more_types(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "model_dump"):  # a pydantic model
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """``content`` as a JSON response, written by orjson (numpy numbers, timestamps in UTC with a ``Z``)."""
+    body = orjson.dumps(content, default=_more_types, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -73,6 +73,11 @@ class ScoreRequest(BaseModel):
         description="Percentile within the scores the model was validated on (`reference`), or among the leads "
         "of this request (`batch`).",
     )
+    reasons: bool = Field(
+        True,
+        description="`false` leaves `reasons_up` and `reasons_down` empty: for bulk scoring that only needs the "
+        "probabilities (about twice as fast).",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ScoreRequest:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.score_schemas import ScoreResponse
 from leadscore import registry
 from leadscore.contracts import EVENTS
 from leadscore.features import build_features
@@ -113,6 +114,25 @@ def test_scores_from_histories_equal_scores_from_the_same_feature_rows(client, c
     first = history[open_ids[0]]
     assert first["model_version"] == "1" and first["grade"] in "ABCD" and first["reasons_up"]
     assert first["cutoff"].startswith("2024-10-01")
+
+
+def test_scoring_answers_match_the_documented_response_and_reasons_can_be_left_out(client, crm_sample):
+    features = open_features(crm_sample)
+    ids = features["lead_id"].head(20).tolist()
+    rows = json.loads(features[features["lead_id"].isin(ids)].drop(columns="cutoff").to_json(orient="records"))
+    for body in ({"dataframe_records": rows, "cutoff": CUTOFF.isoformat()}, history_payload(crm_sample, ids)):
+        full = client.post("/api/v1/scores", json=body, headers=KEY)
+        bare = client.post("/api/v1/scores", json={**body, "reasons": False}, headers=KEY)
+        assert full.status_code == bare.status_code == 200, full.text
+        # The route writes its JSON itself: it must be exactly what the response model would have written.
+        for response in (full, bare):
+            documented = ScoreResponse.model_validate_json(response.content)
+            assert json.loads(documented.model_dump_json()) == response.json()
+        with_reasons, without = full.json()["scores"], bare.json()["scores"]
+        assert [s["probability"] for s in without] == pytest.approx([s["probability"] for s in with_reasons], 1e-12)
+        assert [s["grade"] for s in without] == [s["grade"] for s in with_reasons]
+        assert all(s["reasons_up"] == s["reasons_down"] == [] for s in without)
+        assert any(s["reasons_up"] for s in with_reasons) and any(s["reasons_down"] for s in with_reasons)
 
 
 def test_a_reference_percentile_does_not_depend_on_the_rest_of_the_batch(client, crm_sample):

@@ -38,8 +38,11 @@ from sklearn.pipeline import Pipeline
 from leadscore.calibration import PROB_EPS, TimeCalibratedClassifier
 from leadscore.candidates import LogOddsBlend
 from leadscore.explain import Contributions, _forest, _logistic_groups
-from leadscore.tabular import CATEGORICAL, TableCleaner
+from leadscore.tabular import CATEGORICAL, FEW_ROWS, TableCleaner
+from leadscore.threads import scoring_pool, scoring_threads
 
+# From this many rows, the trees of a batch are split over the scoring threads (below, a thread hop costs more).
+PARALLEL_ROWS = 200
 # A category no encoder has seen, to learn how the fitted encoders treat unseen values.
 UNSEEN = "\x00leadscore: a category never seen in training\x00"
 
@@ -53,10 +56,15 @@ class _CategoryTable:
     unseen: float
 
     def lookup(self, values: np.ndarray) -> np.ndarray:
-        known, missing, unseen = self.known, self.missing, self.unseen
-        return np.fromiter(
-            (known.get(v, unseen) if isinstance(v, str) else missing for v in values), dtype=float, count=len(values)
-        )
+        """The value of each cleaned category (text, or NaN when missing)."""
+        if len(values) <= FEW_ROWS:
+            return np.array([self._one(v) for v in values], dtype=float)
+        codes, distinct = pd.factorize(values)  # a batch holds few distinct categories: look each up once
+        out = np.array([self._one(v) for v in distinct] + [self.missing], dtype=float)
+        return out[codes]  # code -1 (missing) takes the last entry
+
+    def _one(self, value: object) -> float:
+        return self.known.get(value, self.unseen) if isinstance(value, str) else self.missing
 
 
 def _probe_frame(encode, cleaned_kinds: dict[str, str], categories: dict[str, list]) -> pd.DataFrame:
@@ -188,14 +196,14 @@ class _CompiledTrees:
             nodes["value"] = np.arange(len(nodes))
             self.leaf_finders.append(TreePredictor(nodes, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets))
         self.offsets = forest.roots
-        self.path = self._leaf_paths(forest, len(self.internal_names))
         # Internal column -> position among the cleaned features (what Contributions are indexed by).
         position = {f: i for i, f in enumerate(self.features)}
-        self.to_features = sparse.csr_matrix(
+        to_features = sparse.csr_matrix(
             (np.ones(len(self.internal_names)), ([*range(len(self.internal_names))],
              [position[name] for name in self.internal_names])),
             shape=(len(self.internal_names), len(self.features)),
         )  # fmt: skip
+        self.path = (self._leaf_paths(forest, len(self.internal_names)) @ to_features).tocsr()
         self.baseline = forest.baseline + float(forest.expected[forest.roots].sum())
         self.raw_baseline = forest.baseline
         self.node_value = forest.expected  # at a leaf: the leaf's value
@@ -237,8 +245,17 @@ class _CompiledTrees:
         for j, c in enumerate(self.internal_names):
             X[:, j] = self.tables[c].lookup(columns[c]) if c in self.tables else columns[c]
         leaves = np.empty((n, len(self.leaf_finders)), dtype=np.int64)
-        for t, finder in enumerate(self.leaf_finders):
-            leaves[:, t] = finder.predict(X, self.known_bitsets, self.f_idx_map, 1)
+
+        def run(trees: range) -> None:
+            for t in trees:
+                leaves[:, t] = self.leaf_finders[t].predict(X, self.known_bitsets, self.f_idx_map, 1)
+
+        pool = scoring_pool() if n >= PARALLEL_ROWS else None
+        if pool is None:
+            run(range(len(self.leaf_finders)))
+        else:
+            workers = scoring_threads()
+            list(pool.map(run, [range(k, len(self.leaf_finders), workers) for k in range(workers)]))
         return leaves + self.offsets
 
     def log_odds(self, columns: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -250,7 +267,7 @@ class _CompiledTrees:
             (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, leaves.shape[1])),
             shape=(n, self.path.shape[0]),
         )
-        return np.asarray((reached @ self.path @ self.to_features).todense())
+        return (reached @ self.path).toarray()
 
 
 @dataclass

@@ -153,7 +153,9 @@ class Scorer:
         frame = build_features(leads, events, cutoff, extra_types=tuple(self.card.extra_types))
         return self.score_features(frame, percentile_of=percentile_of)
 
-    def score_features(self, frame: pd.DataFrame, *, cutoff=None, percentile_of: str = "batch") -> pd.DataFrame:
+    def score_features(
+        self, frame: pd.DataFrame, *, cutoff=None, percentile_of: str = "batch", reasons: bool = True
+    ) -> pd.DataFrame:
         """Score rows that already hold the model's input columns (a feature frame, or a flat table's rows).
 
         Parameters
@@ -164,6 +166,9 @@ class Scorer:
         percentile_of : {"batch", "reference"}
             Percentile among the leads scored together, or within the validation-period scores the model was
             chosen on (useful for a single lead).
+        reasons : bool, default=True
+            False leaves ``reasons_up`` and ``reasons_down`` empty and computes only the probabilities (bulk
+            scoring: about twice as fast).
 
         Returns
         -------
@@ -182,7 +187,7 @@ class Scorer:
             cutoffs = frame["cutoff"].to_numpy()
         else:
             cutoffs = np.full(n, pd.Timestamp(cutoff, tz="UTC") if cutoff is not None else pd.NaT)
-        return pd.DataFrame(self._score(frame[self.features], n, ids, cutoffs, percentile_of, reasons=True))
+        return pd.DataFrame(self._score(frame[self.features], n, ids, cutoffs, percentile_of, reasons))
 
     def score_columns(
         self,
