@@ -1,6 +1,6 @@
 """The API's dependencies, as ``Annotated`` aliases for route signatures.
 
-- ``SettingsDep``: the service settings (tests override :func:`leadscore.settings.get_settings`);
+- ``SettingsDep``: the settings the app was made with (:func:`api.main.create_app`);
 - ``RepoDep``: the store's repository, ``SessionDep``: a SQLAlchemy session on the same engine;
 - ``ModelDep``: the model in use for this request (taken once, so a reload never changes it mid-request);
 - ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope.
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from api.champion import LoadedModel, ModelHolder
 from api.errors import RequestProblem
 from api.security import Principal, RequireScope
-from leadscore.settings import Settings, get_settings
+from leadscore.settings import Settings
 from leadscore.store import Repository
 
 
@@ -65,6 +65,12 @@ def _query_names(request: Request) -> set[str] | None:
     return None
 
 
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was made with (not an override of get_settings: FastAPI inspects an override's
+    signature again on every request)."""
+    return request.app.state.settings
+
+
 async def get_engine(request: Request) -> Engine:
     """The engine opened at start-up."""
     return request.app.state.engine
@@ -91,7 +97,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 RepoDep = Annotated[Repository, Depends(get_repository)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -106,10 +106,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
 
-    async def these_settings() -> Settings:  # async: no thread-pool hop per request (see api.deps)
-        return settings
-
-    app.dependency_overrides[get_settings] = these_settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 

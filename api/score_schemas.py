@@ -33,9 +33,10 @@ class DataFrameSplit(BaseModel):
 
     @model_validator(mode="after")
     def _rows_match_columns(self) -> DataFrameSplit:
-        bad = [i for i, row in enumerate(self.data) if len(row) != len(self.columns)]
-        if bad:
-            raise ValueError(f"rows {bad[:10]} do not have {len(self.columns)} values, one per column")
+        width = len(self.columns)
+        if set(map(len, self.data)) - {width}:
+            bad = [i for i, row in enumerate(self.data) if len(row) != width]
+            raise ValueError(f"rows {bad[:10]} do not have {width} values, one per column")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError("column names must be unique")
         return self

@@ -206,7 +206,8 @@ def test_the_table_holds_every_awkward_case(models, table):
     assert cleaner.empty_ == list(EMPTY_KINDS)
     encode = logistic.named_steps["encode"]
     onehot = encode.named_transformers_["cat"].named_steps["onehot"]
-    infrequent = dict(zip(encode.transformers_[1][2], onehot.infrequent_categories_, strict=True))
+    (categorical,) = [columns for name, _, columns in encode.transformers_ if name == "cat"]
+    infrequent = dict(zip(categorical, onehot.infrequent_categories_, strict=True))
     assert set(RARE) <= set(infrequent["source"])
     impute = encode.named_transformers_["num"].named_steps["impute"]
     with_indicator = {impute.feature_names_in_[i] for i in impute.indicator_.features_}
@@ -275,7 +276,7 @@ def card_for(model, table, chosen: str) -> ModelCard:
         source="table",
         kinds=dict(table.kinds),
         chosen=chosen,
-        calibration="sigmoid",
+        calibration=getattr(model, "method", "sigmoid"),
         cold_start=False,
         horizon_days=0.0,
         time_kind=table.time_kind,
@@ -323,9 +324,12 @@ def test_score_columns_equals_score_features(models, rows, table, name, percenti
 def test_scoring_without_reasons_gives_the_same_probabilities(models, rows, table, name):
     scorer = Scorer(models[name], card_for(models[name], table, name))
     columns, ids, frame = scoring_rows(rows, table)
+    full = scorer.score_features(frame)
     quick = scorer.score_columns(columns, ids, reasons=False)
-    assert_same_scores(quick, scorer.score_features(frame), reasons=False)
+    assert_same_scores(quick, full, reasons=False)
     assert list(quick["reasons_up"]) == [[]] * len(ids) and list(quick["reasons_down"]) == [[]] * len(ids)
+    quick_frame = scorer.score_features(frame, reasons=False)
+    assert_same_scores(quick, quick_frame)  # the same empty reasons too
 
 
 WITHOUT_REASONS_BUG = pytest.mark.xfail(
@@ -389,24 +393,58 @@ def test_scoring_rows_one_at_a_time_equals_scoring_them_together(models, compile
     up, down = top_reasons(together, X)
     p = fast.probability(together)
     for i in range(len(frame)):
-        alone = fast.explain({c: v[i : i + 1] for c, v in X.items()})
+        one = {c: v[i : i + 1] for c, v in X.items()}
+        alone = fast.explain(one)
         np.testing.assert_allclose(alone.values.to_numpy(), together.values.to_numpy()[i : i + 1], rtol=0, atol=1e-12)
         assert fast.probability(alone) == pytest.approx(p[i : i + 1], abs=1e-12)
-        assert top_reasons(alone, {c: v[i : i + 1] for c, v in X.items()}) == ([up[i]], [down[i]])
+        assert top_reasons(alone, one) == ([up[i]], [down[i]])
+
+
+@pytest.mark.parametrize("name", ["gradient_boosting-none", "blend-sigmoid"])
+def test_a_large_batch_equals_its_rows_one_at_a_time(models, compiled, rows, table, name):
+    """A few hundred rows take the batch paths (trees split over the scoring threads, categories looked up once
+    per distinct value); one row takes the single-row ones."""
+    assert len(rows) > 300
+    fast = compiled[name]
+    X = typed_columns(rows, table.kinds)
+    together = fast.explain(X)
+    up, down = top_reasons(together, X)
+    for i in range(len(rows)):
+        one = {c: v[i : i + 1] for c, v in X.items()}
+        alone = fast.explain(one)
+        np.testing.assert_allclose(alone.values.to_numpy()[0], together.values.to_numpy()[i], rtol=0, atol=1e-12)
+        assert top_reasons(alone, one) == ([up[i]], [down[i]])
 
     scorer = Scorer(models[name], card_for(models[name], table, name))
-    columns, ids, _ = scoring_rows(frame, table)
-    batch = scorer.score_columns(columns, ids, percentile_of="reference")
-    for i in range(len(frame)):
-        single = scorer.score_columns(
-            {c: v[i : i + 1] for c, v in columns.items()}, ids[i : i + 1], percentile_of="reference"
-        )
+    columns, ids, _ = scoring_rows(rows, table)
+    batch = scorer.score_columns(columns, ids)
+    for i in range(len(rows)):
+        single = scorer.score_columns({c: v[i : i + 1] for c, v in columns.items()}, ids[i : i + 1])
         assert single["probability"][0] == pytest.approx(batch["probability"][i], abs=1e-12)
-        assert (single["grade"][0], single["percentile"][0]) == (batch["grade"][i], batch["percentile"][i])
-        assert (single["reasons_up"][0], single["reasons_down"][0]) == (
-            batch["reasons_up"][i],
-            batch["reasons_down"][i],
-        )
+        assert single["grade"][0] == batch["grade"][i]
+        assert single["reasons_up"][0] == batch["reasons_up"][i]
+        assert single["reasons_down"][0] == batch["reasons_down"][i]
+
+
+BATCH_SUM_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="Contributions.log_odds sums a batch's columns in another order than one row's (a last bit off); "
+    "discrete probabilities sit on the reference quantiles, where searchsorted(side='right') jumps",
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["logistic-sigmoid", "blend-sigmoid", pytest.param("gradient_boosting-sigmoid", marks=BATCH_SUM_BUG)]
+)
+def test_reference_percentiles_do_not_depend_on_the_batch(models, rows, table, name):
+    scorer = Scorer(models[name], card_for(models[name], table, name))
+    columns, ids, _ = scoring_rows(rows, table)
+    batch = scorer.score_columns(columns, ids, percentile_of="reference")["percentile"].tolist()
+    alone = []
+    for i in range(len(ids)):
+        one = {c: v[i : i + 1] for c, v in columns.items()}
+        alone.append(scorer.score_columns(one, ids[i : i + 1], percentile_of="reference")["percentile"][0])
+    assert alone == batch
 
 
 @pytest.mark.xfail(

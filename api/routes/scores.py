@@ -94,9 +94,9 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
     if "lead_id" in present:
         text_columns.append("lead_id")
     for name in text_columns:
-        cells = [None if v is None else str(v) for v in column(name)]
+        cells = [v if type(v) is str or v is None else str(v) for v in column(name)]
         try:
-            "".join(c for c in cells if c is not None).encode("utf-8")
+            "".join(filter(None, cells)).encode("utf-8")
         except UnicodeEncodeError:
             row = next(i for i, c in enumerate(cells) if c is not None and not _encodable(c))
             raise RequestProblem(_cell(field, row, name, columns), "text must be valid Unicode") from None
@@ -161,7 +161,9 @@ def score_records(scores: pd.DataFrame | dict[str, Any]) -> list[dict[str, Any]]
     columns["lead_id"] = [str(lead) for lead in columns["lead_id"]]
     for name in ("percentile", "cutoff"):
         if name in columns:
-            columns[name] = [None if value is None or pd.isna(value) else value for value in columns[name]]
+            missing = pd.isna(np.asarray(columns[name], dtype=object)).tolist()  # one vectorised check
+            if any(missing):
+                columns[name] = [None if gone else value for value, gone in zip(columns[name], missing, strict=True)]
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 

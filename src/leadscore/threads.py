@@ -31,13 +31,17 @@ def fit_threads() -> int:
     >>> del os.environ["LEADSCORE_THREADS"]; fit_threads()
     1
     """
-    configured = os.environ.get("LEADSCORE_THREADS")
+    return _threads_from_environment("LEADSCORE_THREADS", DEFAULT_THREADS)
+
+
+def _threads_from_environment(variable: str, default: int) -> int:
+    configured = os.environ.get(variable)
     if configured:
         try:
             return max(1, int(configured))
         except ValueError as err:
-            raise ValueError(f"LEADSCORE_THREADS must be a whole number, got {configured!r}") from err
-    return DEFAULT_THREADS
+            raise ValueError(f"{variable} must be a whole number, got {configured!r}") from err
+    return default
 
 
 def limited_threads() -> AbstractContextManager:
@@ -52,13 +56,7 @@ def scoring_threads() -> int:
     OpenMP: a busy core only delays the thread on it, with no spinning barrier, so the split costs nothing
     when the machine is loaded and halves the time when it is not.
     """
-    configured = os.environ.get("LEADSCORE_SCORING_THREADS")
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError as err:
-            raise ValueError(f"LEADSCORE_SCORING_THREADS must be a whole number, got {configured!r}") from err
-    return max(1, min(2, os.cpu_count() or 1))
+    return _threads_from_environment("LEADSCORE_SCORING_THREADS", max(1, min(2, os.cpu_count() or 1)))
 
 
 @functools.cache
