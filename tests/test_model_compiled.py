@@ -332,21 +332,14 @@ def test_scoring_without_reasons_gives_the_same_probabilities(models, rows, tabl
     assert_same_scores(quick, quick_frame)  # the same empty reasons too
 
 
-WITHOUT_REASONS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="reasons=False takes expit(logit(p)), a last bit off p; discrete probabilities sit on the reference "
-    "quantiles, where searchsorted(side='right') jumps",
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
         "logistic-sigmoid",
         "blend-sigmoid",
-        pytest.param("logistic-isotonic", marks=WITHOUT_REASONS_BUG),
-        pytest.param("gradient_boosting-isotonic", marks=WITHOUT_REASONS_BUG),
-        pytest.param("gradient_boosting-sigmoid", marks=WITHOUT_REASONS_BUG),
+        "logistic-isotonic",
+        "gradient_boosting-isotonic",
+        "gradient_boosting-sigmoid",
     ],
 )
 def test_scoring_without_reasons_gives_the_same_reference_percentiles(models, rows, table, name):
@@ -426,16 +419,7 @@ def test_a_large_batch_equals_its_rows_one_at_a_time(models, compiled, rows, tab
         assert single["reasons_down"][0] == batch["reasons_down"][i]
 
 
-BATCH_SUM_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="Contributions.log_odds sums a batch's columns in another order than one row's (a last bit off); "
-    "discrete probabilities sit on the reference quantiles, where searchsorted(side='right') jumps",
-)
-
-
-@pytest.mark.parametrize(
-    "name", ["logistic-sigmoid", "blend-sigmoid", pytest.param("gradient_boosting-sigmoid", marks=BATCH_SUM_BUG)]
-)
+@pytest.mark.parametrize("name", ["logistic-sigmoid", "blend-sigmoid", "gradient_boosting-sigmoid"])
 def test_reference_percentiles_do_not_depend_on_the_batch(models, rows, table, name):
     scorer = Scorer(models[name], card_for(models[name], table, name))
     columns, ids, _ = scoring_rows(rows, table)
@@ -447,9 +431,6 @@ def test_reference_percentiles_do_not_depend_on_the_batch(models, rows, table, n
     assert alone == batch
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_convert_distinct merges 1 and 1.0 (equal hashes) before turning them into text"
-)
 def test_text_columns_holding_python_numbers_are_cleaned_alike_in_any_batch():
     cleaner = TableCleaner(kinds={"zip": "categorical"}).fit(pd.DataFrame({"zip": ["1", "1.0", "2"] * 10}))
     values = np.array([1, 1.0, True] + [2] * 8, dtype=object)
@@ -500,18 +481,15 @@ def test_reasons_are_the_largest_contributions_in_order(matrix, top):
         assert down[i] == [f"f{j} = {i}" for j in ranked[::-1][:top] if row[j] < -MIN_REASON_LOG_ODDS]
 
 
-TIE_BUG = pytest.mark.xfail(strict=True, reason="_largest: np.argpartition picks any of the values tied at the cut")
-
-
 @pytest.mark.parametrize(
     ("row", "top", "expected"),
     [
         ([0.5, 0.5, -0.5, -0.5], 4, ([["a = a", "b = b"]], [["c = c", "d = d"]])),
         ([0.5, 0.2, 0.2, 0.2, 0.2], 3, ([["a = a", "b = b", "c = c"]], [[]])),
         ([0.5, 0.5, 0.5, -0.5, -0.5, -0.5], 2, ([["a = a", "b = b"]], [["d = d", "e = e"]])),
-        pytest.param([0.5, 0.5, -0.5, -0.5], 1, ([["a = a"]], [["c = c"]]), marks=TIE_BUG),
-        pytest.param([0.2, 0.2, 0.5, 0.5], 1, ([["c = c"]], [[]]), marks=TIE_BUG),
-        pytest.param([-0.2, -0.2, -0.5, -0.5], 1, ([[]], [["c = c"]]), marks=TIE_BUG),
+        ([0.5, 0.5, -0.5, -0.5], 1, ([["a = a"]], [["c = c"]])),
+        ([0.2, 0.2, 0.5, 0.5], 1, ([["c = c"]], [[]])),
+        ([-0.2, -0.2, -0.5, -0.5], 1, ([[]], [["c = c"]])),
     ],
 )
 def test_equal_contributions_go_to_the_earlier_column(row, top, expected):

@@ -322,6 +322,15 @@ class CompiledModel:
             total += weight * (part.scale * raw + part.shift)
         return total
 
+    def predict_proba(self, X: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        """The positive class's probability, without the per-feature split (for scoring without reasons)."""
+        if self.exact:
+            return expit(self.log_odds(X))
+        (part,) = self.parts
+        n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
+        raw = part.compiled.log_odds(part.cleaner.converted_columns(X), n)
+        return np.clip(part.isotonic.predict(raw), PROB_EPS, 1 - PROB_EPS)
+
     def probability(self, contributions: Contributions) -> np.ndarray:
         """The positive class's probability from :meth:`explain`'s output."""
         if self.exact:

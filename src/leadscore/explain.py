@@ -55,7 +55,9 @@ class Contributions:
 
     @property
     def log_odds(self) -> np.ndarray:
-        return self.baseline + self.values.to_numpy().sum(axis=1)
+        # Row by row in one memory order, so that a lead's log-odds do not depend on the batch it came in (a
+        # column-major sum adds in another order and can differ in the last bit).
+        return self.baseline + np.ascontiguousarray(self.values.to_numpy()).sum(axis=1)
 
 
 def _logistic(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tuple[np.ndarray, float, list[str]]:
@@ -307,13 +309,7 @@ def table_phrase(name: str, value: object) -> str:
 
 def _largest(matrix: np.ndarray, k: int) -> np.ndarray:
     """Per row, the columns of the ``k`` largest values, largest first (equal values: the earlier column)."""
-    if k < matrix.shape[1]:
-        candidates = np.argpartition(-matrix, k - 1, axis=1)[:, :k]
-    else:
-        candidates = np.broadcast_to(np.arange(matrix.shape[1]), matrix.shape)
-    chosen = np.take_along_axis(matrix, candidates, axis=1)
-    order = np.lexsort((candidates, -chosen), axis=1)
-    return np.take_along_axis(candidates, order, axis=1)
+    return np.argsort(-matrix, axis=1, kind="stable")[:, :k]
 
 
 def _phrased(order: np.ndarray, kept: np.ndarray, values: pd.DataFrame, names: list[str], phrase) -> list[list]:

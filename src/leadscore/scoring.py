@@ -36,6 +36,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "provisional",
 )
 
+PERCENTILE_TOLERANCE = 1e-9
 # Phrases remembered per scorer: (feature, value) pairs, a few hundred bytes each.
 PHRASE_CACHE_SIZE = 50_000
 
@@ -219,7 +220,7 @@ class Scorer:
         if self._compiled is None:
             X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         if self._compiled is not None and not reasons:
-            probability = expit(self._compiled.log_odds(X))
+            probability = self._compiled.predict_proba(X)
             up = down = [[] for _ in range(n)]
         else:
             if self._compiled is not None:
@@ -238,7 +239,10 @@ class Scorer:
         if percentile_of == "batch":
             percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100
         else:
-            percentile = np.searchsorted(self._reference, probability, side="right") / len(self._reference) * 100
+            # The reference scores are the model's own outputs, and a lead's probability may differ from the same
+            # value in its last bits (computed another way): a relative tolerance keeps it on the same step.
+            tolerant = probability * (1 + PERCENTILE_TOLERANCE)
+            percentile = np.searchsorted(self._reference, tolerant, side="right") / len(self._reference) * 100
         return {
             "lead_id": ids,
             "probability": probability,

@@ -228,10 +228,11 @@ class TableCleaner(TransformerMixin, BaseEstimator):
                 values = np.full(n, constant, dtype=object if kind == CATEGORICAL else float)
             elif kind == DATE:
                 values = self._convert(pd.Series(X[column]), kind).to_numpy()
-            elif n <= FEW_ROWS:
-                values = self._convert_small(np.asarray(X[column], dtype=object), kind)
             else:
-                values = self._convert_distinct(np.asarray(X[column], dtype=object), kind)
+                values = np.asarray(X[column], dtype=object)
+                # Once per distinct value only when the values are text: factorising would merge 1, 1.0 and True.
+                text = n > FEW_ROWS and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+                values = self._convert_distinct(values, kind) if text else self._convert_small(values, kind)
             converted[column] = values
         return {column: converted[column] for column in self.kinds_}
 
