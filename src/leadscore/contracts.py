@@ -311,9 +311,16 @@ def validate(
 
 def _deduplicate(contract: TableContract, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     """Drop rows that repeat another exactly; report a key used twice with different content."""
-    exact = frame.astype("string").duplicated(keep="first")
-    deduped = frame[~exact]
     key = list(contract.key)
+    # Exact repeats share their key: only rows whose key recurs are compared as whole rows (as text, which is
+    # what costs: about 1.4 s per 100,000 events when every row was compared).
+    recurring = frame.duplicated(subset=key, keep=False).to_numpy()
+    if not recurring.any():
+        return frame, []
+    exact = np.zeros(len(frame), dtype=bool)
+    exact[recurring] = frame[recurring].astype("string").duplicated(keep="first").to_numpy()
+    exact = pd.Series(exact, index=frame.index)
+    deduped = frame[~exact]
     clash = deduped.duplicated(subset=key, keep=False)
     if not clash.any():
         return deduped, []
