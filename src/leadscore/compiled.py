@@ -171,7 +171,7 @@ class _CompiledTrees:
             raise ValueError("only binary gradient boosting is compiled")
         self.features = list(cleaner.kinds_)
         kinds = cleaner.kinds_
-        self.inputs = list(encode.get_feature_names_out())  # the model's input columns, in order
+        inputs = list(encode.get_feature_names_out())  # the model's input columns, in order
         categories = {}
         for name, transformer, columns in encode.transformers_:
             if name == "cat":
@@ -180,7 +180,7 @@ class _CompiledTrees:
         # The model recodes its categorical inputs once more: probe through both encoders.
         codes = np.asarray(model._preprocess_X(encode.transform(probe), reset=False), dtype=float)
         internal = self._internal_order(model)
-        self.internal_names = [self.inputs[i] for i in internal]
+        self.internal_names = [inputs[i] for i in internal]
         self.tables = {}
         for c, known in categories.items():
             values = codes[:, self.internal_names.index(c)]
@@ -357,7 +357,7 @@ def _compile_part(model) -> _Part:
     return _Part(inner.named_steps["clean"], compiled, model.slope_, model.intercept_, None)
 
 
-METHODS = {_CompiledLogistic: "logistic coefficients", _CompiledTrees: "tree path attribution"}
+METHOD_NAMES = {_CompiledLogistic: "logistic coefficients", _CompiledTrees: "tree path attribution"}
 
 
 def compile_model(model) -> CompiledModel | None:
@@ -378,5 +378,5 @@ def compile_model(model) -> CompiledModel | None:
             parts, weights = [_compile_part(model)], [1.0]
     except TypeError:
         return None
-    method = " + ".join(dict.fromkeys(METHODS[type(p.compiled)] for p in parts))
+    method = " + ".join(dict.fromkeys(METHOD_NAMES[type(p.compiled)] for p in parts))
     return CompiledModel(parts, weights, method if len(parts) == 1 else f"average of {method}")

@@ -217,25 +217,21 @@ class Scorer:
     def _score(self, X, n: int, ids, cutoffs, percentile_of: str, reasons: bool) -> dict[str, object]:
         if percentile_of not in ("batch", "reference"):
             raise ValueError(f"percentile_of must be 'batch' or 'reference', got {percentile_of!r}")
-        if self._compiled is None:
-            X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        if self._compiled is not None and not reasons:
-            probability = self._compiled.predict_proba(X)
-            up = down = [[] for _ in range(n)]
+        compiled = self._compiled
+        if compiled is None and not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X)  # the pipeline takes frames
+        if not reasons:
+            probability = compiled.predict_proba(X) if compiled is not None else self.model.predict_proba(X)[:, 1]
+            up, down = [[] for _ in range(n)], [[] for _ in range(n)]
         else:
-            if self._compiled is not None:
-                contributions = self._compiled.explain(X)
-                probability = self._compiled.probability(contributions)
+            contributions = compiled.explain(X) if compiled is not None else explain(self.model, X)
+            if compiled is not None:
+                probability = compiled.probability(contributions)
+            elif contributions.exact:
+                probability = expit(contributions.log_odds)
             else:
-                contributions = explain(self.model, X)
-                if contributions.exact:
-                    probability = expit(contributions.log_odds)
-                else:
-                    probability = self.model.predict_proba(X)[:, 1]
-            if reasons:
-                up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
-            else:
-                up = down = [[] for _ in range(n)]
+                probability = self.model.predict_proba(X)[:, 1]
+            up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
         if percentile_of == "batch":
             percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100
         else:
