@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 from leadscore.calibration import PROB_EPS, TimeCalibratedClassifier
 from leadscore.candidates import LogOddsBlend
 from leadscore.explain import Contributions, _forest, _logistic_groups
-from leadscore.tabular import CATEGORICAL, FEW_ROWS, TableCleaner
+from leadscore.tabular import CATEGORICAL, FEW_ROWS, TableCleaner, n_rows
 from leadscore.threads import scoring_pool, scoring_threads
 
 # From this many rows, the trees of a batch are split over the scoring threads (below, a thread hop costs more).
@@ -296,47 +296,52 @@ class CompiledModel:
 
     def explain(self, X: pd.DataFrame | dict[str, np.ndarray]) -> Contributions:
         """Per-feature contributions of the rows ``X`` (a frame, or columns by name as arrays)."""
-        frame = isinstance(X, pd.DataFrame)
-        n = len(X) if frame else len(next(iter(X.values())))
+        n = n_rows(X)
         values = np.zeros((n, len(self.features)))
         baseline = 0.0
-        cleaned: dict[int, dict[str, np.ndarray]] = {}
-        for weight, part in zip(self.weights, self.parts, strict=True):
-            key = id(part.cleaner)
-            if key not in cleaned:
-                cleaned[key] = part.cleaner.converted_columns(X)
-            values += weight * part.scale * part.compiled.contributions(cleaned[key], n)
+        for weight, part, cleaned in self._cleaned(X):
+            values += weight * part.scale * part.compiled.contributions(cleaned, n)
             baseline += weight * (part.compiled.baseline * part.scale + part.shift)
-        index = X.index if frame else None
+        index = X.index if isinstance(X, pd.DataFrame) else None
         return Contributions(pd.DataFrame(values, columns=self.features, index=index), baseline, self.exact,
                              self.method)  # fmt: skip
 
     def log_odds(self, X: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
         """The model's calibrated log-odds (the logit of the probability), without the per-feature split."""
-        n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
+        if not self.exact:
+            return logit(self.predict_proba(X))
+        n = n_rows(X)
         total = np.zeros(n)
-        for weight, part in zip(self.weights, self.parts, strict=True):
-            raw = part.compiled.log_odds(part.cleaner.converted_columns(X), n)
-            if part.isotonic is not None:
-                return logit(np.clip(part.isotonic.predict(raw), PROB_EPS, 1 - PROB_EPS))
-            total += weight * (part.scale * raw + part.shift)
+        for weight, part, cleaned in self._cleaned(X):
+            total += weight * (part.scale * part.compiled.log_odds(cleaned, n) + part.shift)
         return total
 
     def predict_proba(self, X: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
         """The positive class's probability, without the per-feature split (for scoring without reasons)."""
         if self.exact:
             return expit(self.log_odds(X))
-        (part,) = self.parts
-        n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
-        raw = part.compiled.log_odds(part.cleaner.converted_columns(X), n)
-        return np.clip(part.isotonic.predict(raw), PROB_EPS, 1 - PROB_EPS)
+        [(_, part, cleaned)] = self._cleaned(X)  # isotonic calibration is only compiled for a single model
+        return self._isotonic(part.compiled.log_odds(cleaned, n_rows(X)))
 
     def probability(self, contributions: Contributions) -> np.ndarray:
         """The positive class's probability from :meth:`explain`'s output."""
-        if self.exact:
-            return expit(contributions.log_odds)
-        (part,) = self.parts  # isotonic calibration is only compiled for a single model
-        return np.clip(part.isotonic.predict(contributions.log_odds), PROB_EPS, 1 - PROB_EPS)
+        return expit(contributions.log_odds) if self.exact else self._isotonic(contributions.log_odds)
+
+    def _isotonic(self, raw_log_odds: np.ndarray) -> np.ndarray:
+        return np.clip(self.parts[0].isotonic.predict(raw_log_odds), PROB_EPS, 1 - PROB_EPS)
+
+    def _cleaned(self, X) -> list[tuple[float, _Part, dict[str, np.ndarray]]]:
+        """Each part with its weight and ``X`` through its cleaner; parts that clean alike (a blend's members
+        have equal cleaners) share one cleaning."""
+        done: dict[tuple, dict[str, np.ndarray]] = {}
+        out = []
+        for weight, part in zip(self.weights, self.parts, strict=True):
+            cleaner = part.cleaner
+            key = (tuple(cleaner.kinds_.items()), tuple(getattr(cleaner, "empty_", ())), tuple(cleaner.placeholders))
+            if key not in done:
+                done[key] = cleaner.converted_columns(X)
+            out.append((weight, part, done[key]))
+        return out
 
 
 def _compile_part(model) -> _Part:

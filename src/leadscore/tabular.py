@@ -120,6 +120,11 @@ def infer_kind(values: pd.Series, placeholders: Sequence[str] = PLACEHOLDERS) ->
     return kind, ""
 
 
+def n_rows(X: pd.DataFrame | Mapping[str, np.ndarray]) -> int:
+    """Rows of a frame, or of columns by name as arrays of one length."""
+    return len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values()), ()))
+
+
 class TableCleaner(TransformerMixin, BaseEstimator):
     """Turn raw columns into model-ready ones: floats for numbers, booleans and dates; text for categories.
 
@@ -206,7 +211,7 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         missing = [c for c in self.kinds_ if c not in set(names)]
         if missing:
             raise ValueError(f"column(s) {missing} are missing from the input (the model was trained on them)")
-        n = len(X) if frame is not None else len(next(iter(X.values()), ()))
+        n = n_rows(X)
         empty = set(getattr(self, "empty_", ()))
         if frame is not None:
             numeric_dtype = {c: pd.api.types.is_numeric_dtype(d) for c, d in zip(names, frame.dtypes, strict=True)}
