@@ -32,7 +32,7 @@ def _storable_text(value: str) -> str:
 
 
 def _storable_id(value: str) -> str:
-    # One validator, not two: a batch of events calls it twice per event.
+    # An id is text that can be stored and is not blank.
     if not value.strip():
         raise ValueError("must not be blank")
     return _storable_text(value)

@@ -12,6 +12,8 @@ plus grade and percentile): the like-for-like comparison.
 
 Ours alone:
 
+- in-process, the contributions behind probabilities and reasons: through the scikit-learn pipeline against the
+  compiled model, for one lead and for 1,000;
 - stateless scoring of 1,000 leads sent with their histories (~50 events each), features built on the fly;
 - ``GET /leads/prioritized`` over ``--stored-leads`` stored leads (the first request builds and caches the
   scored list; later requests page through it).
@@ -163,6 +165,31 @@ def summary(seconds: list[float], rows: int) -> dict:
     }
 
 
+def in_process(model, one: pd.DataFrame, thousand: pd.DataFrame) -> dict:
+    """Contributions (what probability and reasons come from) in-process, median ms: through the scikit-learn
+    pipeline (``leadscore.explain``) against the compiled model (``leadscore.compiled``)."""
+    from leadscore.compiled import compile_model
+    from leadscore.explain import explain
+
+    compiled = compile_model(model)
+    out = {}
+    for name, rows, repeats in (("one_lead", one, 50), ("thousand_leads", thousand, 10)):
+        timings = {}
+        for way, run in (
+            ("pipeline", lambda r=rows: explain(model, r)),
+            ("compiled", lambda r=rows: compiled.explain(r)),
+        ):
+            run()
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                seconds.append(time.perf_counter() - start)
+            timings[f"{way}_ms"] = round(statistics.median(seconds) * 1000, 2)
+        out[name] = timings
+    return out
+
+
 def histories_body(data, n_leads: int, events_per_lead: int, cutoff: pd.Timestamp) -> tuple[dict, int]:
     """``n_leads`` leads open at ``cutoff``, each with its last ``events_per_lead`` events before it (open leads
     are reused under new ids when there are fewer than ``n_leads``)."""
@@ -214,9 +241,11 @@ def main() -> None:
     features = build_features(data.leads, data.events, cutoff)
     from leadscore.scoring import Scorer
 
-    inputs = Scorer.from_registry("champion", uri).features
+    scorer = Scorer.from_registry("champion", uri)
+    inputs = scorer.features
     rows = features[inputs]
     thousand = rows.sample(1000, replace=len(rows) < 1000, random_state=0)
+    explaining = in_process(scorer.model, rows.iloc[:1], thousand)
 
     database_url = f"sqlite:///{work / 'leadscore.db'}"
     upgrade_database(database_url)
@@ -273,6 +302,7 @@ def main() -> None:
                     2,
                 )
             result["side_by_side"] = side_by_side
+            result["explain_in_process"] = explaining
 
             body, n_events = histories_body(data, 1000, 50, cutoff)
             hist = latencies(o, "/api/v1/scores", body, max(3, args.batches // 4), headers)

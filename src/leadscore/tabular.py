@@ -208,7 +208,8 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "kinds_")
         frame = X if isinstance(X, pd.DataFrame) else None
         names = list(X.columns) if frame is not None else list(X)
-        missing = [c for c in self.kinds_ if c not in set(names)]
+        present = set(names)
+        missing = [c for c in self.kinds_ if c not in present]
         if missing:
             raise ValueError(f"column(s) {missing} are missing from the input (the model was trained on them)")
         n = n_rows(X)
