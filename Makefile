@@ -44,10 +44,12 @@ demo: $(DEMO)/events.csv  ## Generate the demo CRM (simulated) under data/demo
 run: $(INSTALL_STAMP) demo  ## Set up, generate the demo CRM and run the main job
 	$(BIN)/leadscore demo --data $(DEMO)
 
-test: $(DEV_STAMP)  ## Set up with the development extras and run the whole suite
+test: $(DEV_STAMP)  ## Set up with the development extras, check the layering and run the whole suite
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  ## ruff check and format check
+lint: $(DEV_STAMP)  ## ruff check, format check and the layering contracts (import-linter)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check src api tests benchmarks
 	$(BIN)/ruff format --check src api tests benchmarks
 

@@ -1,6 +1,6 @@
 """The model the service scores with: loaded at start-up, swapped atomically when the alias moves.
 
-:class:`ModelHolder` keeps one :class:`LoadedModel` (a :class:`leadscore.scoring.Scorer` and what is known about
+:class:`ModelHolder` keeps one :class:`LoadedModel` (a :class:`leadscore.serving.scorer.Scorer` and what is known about
 its version). A request takes the current one once and uses it to the end, so a swap never disturbs a request in
 flight: the old scorer stays alive as long as someone holds it. :meth:`ModelHolder.reload` looks the alias up in
 the MLflow registry and, when it points elsewhere, loads the new version *before* swapping the reference. A
@@ -32,7 +32,7 @@ class NoModelError(LookupError):
 class LoadedModel:
     """A scorer and what the registry says about its version."""
 
-    scorer: Any  # leadscore.scoring.Scorer
+    scorer: Any  # leadscore.serving.scorer.Scorer
     version: str
     alias: str
     loaded_at: datetime
@@ -146,7 +146,7 @@ class ModelHolder:
 
     def _load(self, version: str) -> LoadedModel:
         from leadscore import registry
-        from leadscore.scoring import Scorer
+        from leadscore.serving.scorer import Scorer
 
         uri = registry.tracking_uri(self.tracking_uri)
         options = {"grade_cutoffs": self.grade_cutoffs} if self.grade_cutoffs else {}

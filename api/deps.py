@@ -19,9 +19,10 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from api.champion import LoadedModel, ModelHolder
-from api.errors import RequestProblem
-from api.security import Principal, RequireScope
+from leadscore.api.champion import LoadedModel, ModelHolder
+from leadscore.api.errors import RequestProblem
+from leadscore.api.security import RequireScope
+from leadscore.serving.keys import Principal
 from leadscore.settings import Settings
 from leadscore.store import Repository
 

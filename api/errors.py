@@ -19,8 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.champion import NoModelError
-from leadscore.contracts import CONTRACTS, ContractError
+from leadscore.api.champion import NoModelError
+from leadscore.data.contracts import CONTRACTS, ContractError
 from leadscore.store.engine import is_transient
 from leadscore.store.errors import EventConflictError, UnknownLeadError
 

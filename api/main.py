@@ -4,7 +4,7 @@ Start-up (the lifespan) upgrades the database schema, opens the engine, loads th
 (and starts watching its alias); shutting down stops the watch and closes the engine. Everything except the
 health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
-Run it with ``uvicorn api.main:app`` (settings from ``LEADSCORE_*``) or ``uvicorn --factory api.main:create_app``.
+Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or ``uvicorn --factory leadscore.api.main:create_app``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import leadscore
-from api.cache import ScoredTableCache
-from api.champion import ModelHolder
-from api.deps import check_query_parameters
-from api.errors import install_error_handlers
-from api.limits import BodySizeLimitMiddleware
-from api.routes import analytics, health, ingest, leads, model, scores
-from api.security import KeyRing
+from leadscore.api.cache import ScoredTableCache
+from leadscore.api.champion import ModelHolder
+from leadscore.api.deps import check_query_parameters
+from leadscore.api.errors import install_error_handlers
+from leadscore.api.limits import BodySizeLimitMiddleware
+from leadscore.api.routes import analytics, health, ingest, leads, model, scores
+from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
 
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def __getattr__(name: str) -> FastAPI:
-    # `uvicorn api.main:app` builds the app on first access, from the environment, not at import time.
+    # `uvicorn leadscore.api.main:app` builds the app on first access, from the environment, not at import time.
     if name == "app":
         return create_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API (pydantic v2), with the examples shown on ``/docs``.
 
 Field rules here are what a generated client needs to know (types, required fields, ranges); the data contracts
-(:mod:`leadscore.contracts`) still check every batch as a whole (duplicate keys, unknown leads, ...).
+(:mod:`leadscore.data.contracts`) still check every batch as a whole (duplicate keys, unknown leads, ...).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from leadscore.contracts import GOAL_METRICS, GOAL_PERIODS, LEADS
+from leadscore.data.contracts import GOAL_METRICS, GOAL_PERIODS, LEADS
 
 # The range pandas' nanosecond timestamps can hold (1677-09-21 to 2262-04-11), in whole years.
 _EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)

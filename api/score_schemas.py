@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from api.schemas import EventIn, Id, LeadIn, Timestamp
+from leadscore.api.schemas import EventIn, Id, LeadIn, Timestamp
 
 # A feature value: a number, a string, a boolean or null. Checked per column when the rows are typed for the
 # model (see api.routes.scores.feature_rows), not value by value here, which costs more than scoring itself.

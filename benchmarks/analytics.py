@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.analytics import funnel, funnel_summary, goal_progress, rep_performance
-from leadscore.contracts import EVENTS, GOAL_METRICS, GOAL_PERIODS, LEADS, STAGES, CrmData, validate
+from leadscore.data.contracts import EVENTS, GOAL_METRICS, GOAL_PERIODS, LEADS, STAGES, CrmData, validate
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 SPAN_S = 540 * 86_400  # 18 months

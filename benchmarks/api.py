@@ -69,8 +69,8 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0)
 def train_champion(work: Path, n_leads: int, candidates: list[str]) -> tuple[str, object]:
     """A simulated CRM and a registered champion trained on it; returns the tracking URI and the data."""
     from leadscore import registry
-    from leadscore.simulator import simulate
-    from leadscore.training import train, training_data_from_crm
+    from leadscore.model.training import train, training_data_from_crm
+    from leadscore.simulation.simulator import simulate
 
     uri = f"sqlite:///{work / 'mlflow.db'}"
     data = simulate(n_leads=n_leads, n_reps=8, months=14, seed=7).data
@@ -91,7 +91,7 @@ def start_ours(work: Path, uri: str, database_url: str) -> tuple[subprocess.Pope
         "LEADSCORE_MAX_REQUEST_BYTES": str(200 * 1024 * 1024),
         "LEADSCORE_MAX_BATCH_SIZE": "100000",
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "leadscore.api.main:create_app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "ours.log", "wb")
@@ -167,9 +167,9 @@ def summary(seconds: list[float], rows: int) -> dict:
 
 def in_process(model, one: pd.DataFrame, thousand: pd.DataFrame) -> dict:
     """Contributions (what probability and reasons come from) in-process, median ms: through the scikit-learn
-    pipeline (``leadscore.explain``) against the compiled model (``leadscore.compiled``)."""
-    from leadscore.compiled import compile_model
-    from leadscore.explain import explain
+    pipeline (``leadscore.model.explain``) against the compiled model (``leadscore.model.compiled``)."""
+    from leadscore.model.compiled import compile_model
+    from leadscore.model.explain import explain
 
     compiled = compile_model(model)
     out = {}
@@ -193,8 +193,8 @@ def in_process(model, one: pd.DataFrame, thousand: pd.DataFrame) -> dict:
 def histories_body(data, n_leads: int, events_per_lead: int, cutoff: pd.Timestamp) -> tuple[dict, int]:
     """``n_leads`` leads open at ``cutoff``, each with its last ``events_per_lead`` events before it (open leads
     are reused under new ids when there are fewer than ``n_leads``)."""
-    from leadscore.contracts import EVENTS
-    from leadscore.features import build_features
+    from leadscore.data.contracts import EVENTS
+    from leadscore.features.builder import build_features
 
     open_ids = build_features(data.leads, data.events, cutoff)["lead_id"].to_numpy()
     picks = np.resize(open_ids, n_leads)
@@ -228,8 +228,8 @@ def main() -> None:
         args.candidates = "logistic"
     warnings.filterwarnings("ignore")
 
-    from leadscore.features import build_features
-    from leadscore.simulator import simulate
+    from leadscore.features.builder import build_features
+    from leadscore.simulation.simulator import simulate
     from leadscore.store import Repository, upgrade_database
 
     work = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
@@ -239,7 +239,7 @@ def main() -> None:
 
     cutoff = data.end - pd.Timedelta(days=60)
     features = build_features(data.leads, data.events, cutoff)
-    from leadscore.scoring import Scorer
+    from leadscore.serving.scorer import Scorer
 
     scorer = Scorer.from_registry("champion", uri)
     inputs = scorer.features

@@ -9,7 +9,7 @@ Measures, on one core:
 - the common notebook approach, ``events.groupby("lead_id").apply(per_lead_features)``, on a sample of leads,
   as a ratio to the vectorised builder, after checking that both give the same values on that sample.
 
-Data: ``leadscore.simulator.simulate`` when ``--source simulator`` (or ``auto`` and it is importable), else a
+Data: ``leadscore.simulation.simulator.simulate`` when ``--source simulator`` (or ``auto`` and it is importable), else a
 vectorised synthetic generator of contract-shaped events (``--source synthetic``), so the event count is exact.
 
 Run: ``.venv/bin/python benchmarks/features.py`` (add ``--quick`` for a small smoke run). The last line printed
@@ -34,10 +34,10 @@ import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.catalogue import CATALOGUE_VERSION, COUNTED_TYPES, WINDOWS
-from leadscore.contracts import STAGES, CrmData
-from leadscore.features import build_features, features_at, prepare_events
-from leadscore.training_set import HORIZON_DAYS, build_training_set, weekly_cutoffs
+from leadscore.data.contracts import STAGES, CrmData
+from leadscore.features.builder import build_features, features_at, prepare_events
+from leadscore.features.catalogue import CATALOGUE_VERSION, COUNTED_TYPES, WINDOWS
+from leadscore.features.training_set import HORIZON_DAYS, build_training_set, weekly_cutoffs
 
 DAY = pd.Timedelta(days=1)
 TYPE_SHARES = {
@@ -154,7 +154,7 @@ def synthetic_crm(n_leads: int, n_events: int, seed: int = 0, days: int = 400) -
 def load_data(source: str, n_leads: int, n_events: int, seed: int) -> tuple[CrmData, str]:
     if source in ("auto", "simulator"):
         try:
-            from leadscore.simulator import simulate
+            from leadscore.simulation.simulator import simulate
 
             sim = simulate(n_leads=n_leads, n_reps=max(4, n_leads // 2_000), months=12, seed=seed)
             return sim.data, "simulator"

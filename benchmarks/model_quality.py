@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadscore.contracts import CrmData
-from leadscore.leakage import find_leaky_columns
-from leadscore.metrics import evaluate
-from leadscore.simulator import simulate
-from leadscore.tabular import load_flat_table
-from leadscore.training import train, training_data_from_crm
-from leadscore.training_set import build_training_set
+from leadscore.data.contracts import CrmData
+from leadscore.features.training_set import build_training_set
+from leadscore.model.leakage import find_leaky_columns
+from leadscore.model.metrics import evaluate
+from leadscore.model.tabular import load_flat_table
+from leadscore.model.training import train, training_data_from_crm
+from leadscore.simulation.simulator import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 UCI = Path(os.environ.get("LEADSCORE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "uci_bank_marketing"

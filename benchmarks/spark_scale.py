@@ -2,7 +2,7 @@
 
 The workload is what batch scoring does before the model: read leads and events from Parquet, build the
 features of every lead open at one cutoff (the data's last day), write them to Parquet. Both engines run the
-same pandas builder (:func:`leadscore.features.build_features`); Spark runs it per lead-hash bucket
+same pandas builder (:func:`leadscore.features.builder.build_features`); Spark runs it per lead-hash bucket
 (:func:`leadscore.spark.feature_frame`). With ``--training-cutoffs N`` the workload is the training set of the
 last N labelled weekly cutoffs instead.
 
@@ -12,9 +12,9 @@ peaks of its parts (the Python driver, the JVM that holds the driver and the exe
 the Python workers that run the pandas code). A run that exceeds ``--timeout-s`` is stopped and reported as
 such; a run that fails (out of memory, say) is reported with its error.
 
-Data: a simulation (:func:`leadscore.simulator.simulate`, about a million events) tiled: copy k has its lead
+Data: a simulation (:func:`leadscore.simulation.simulator.simulate`, about a million events) tiled: copy k has its lead
 and event ids prefixed with k, so 20 copies are 20 times the leads with the same behaviour. Files are cached
-in ``--workdir`` between runs. Neither engine validates the tables (:func:`leadscore.io.load_dataset` would).
+in ``--workdir`` between runs. Neither engine validates the tables (:func:`leadscore.data.io.load_dataset` would).
 
 Run: ``.venv/bin/python benchmarks/spark_scale.py`` (``--quick`` for a smoke run on small sizes). The last
 line printed is one JSON object.
@@ -46,7 +46,7 @@ def generate(out: Path, copies: int, base_leads: int, seed: int = 0) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from leadscore.simulator import simulate
+    from leadscore.simulation.simulator import simulate
 
     meta_path = out / "meta.json"
     if meta_path.exists():
@@ -122,9 +122,9 @@ def child_pandas(data: Path, out: Path, cutoff: str, training: list[str]) -> dic
 
     import pandas as pd
 
-    from leadscore.contracts import CrmData
-    from leadscore.features import build_features
-    from leadscore.training_set import build_training_set
+    from leadscore.data.contracts import CrmData
+    from leadscore.features.builder import build_features
+    from leadscore.features.training_set import build_training_set
 
     started = time.perf_counter()
     leads = pd.read_parquet(data / "leads.parquet")

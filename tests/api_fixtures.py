@@ -166,7 +166,7 @@ class Server:
             "LEADSCORE_MLFLOW_TRACKING_URI": f"sqlite:///{self.log.parent / 'no-registry' / 'mlflow.db'}",
             **self.extra_env,
         }
-        command = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
+        command = [sys.executable, "-m", "uvicorn", "--factory", "leadscore.api.main:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -220,7 +220,7 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.fixture(scope="session")
 def crm_sample():
     """A small simulated CRM, long enough to train on (14 months)."""
-    from leadscore.simulator import simulate
+    from leadscore.simulation.simulator import simulate
 
     return simulate(n_leads=800, n_reps=4, months=14, seed=1).data
 
@@ -232,7 +232,7 @@ def model_registry(tmp_path_factory: pytest.TempPathFactory, crm_sample) -> str:
     Trained without the leakage check, which is the slow part and is tested where it lives.
     """
     from leadscore import registry
-    from leadscore.training import train, training_data_from_crm
+    from leadscore.model.training import train, training_data_from_crm
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     result = train(training_data_from_crm(crm_sample), candidates=["logistic"], check_leakage=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.splits import LabelledData
+from leadscore.model.splits import LabelledData
 
 KINDS = {"calls": "numeric", "visits": "numeric", "source": "categorical", "newsletter": "boolean"}
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.analytics.funnel import cohorts, funnel, funnel_summary, lost_opportunities, lost_reasons
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 # A: new 2 d -> contacted 3 d -> qualified 4 d -> proposal 10 d -> won 1000 (cycle 19 d); a repeated
 #    "contacted" on Jan 5 is not a new stay.

@@ -15,7 +15,7 @@ from leadscore.analytics.goals import (
     month_over_month,
     month_over_month_daily,
 )
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 LEADS = pd.DataFrame(
     {

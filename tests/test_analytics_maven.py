@@ -9,7 +9,7 @@ import pytest
 from leadscore.analytics.actuals import actuals
 from leadscore.analytics.funnel import funnel, funnel_summary
 from leadscore.analytics.performance import rep_performance
-from leadscore.importers import MAVEN_MAPPING, OpportunityMapping, load_maven, opportunities_to_crm
+from leadscore.data.importers import MAVEN_MAPPING, OpportunityMapping, load_maven, opportunities_to_crm
 
 
 @pytest.fixture(scope="module")

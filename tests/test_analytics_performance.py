@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.analytics.performance import METRICS, rep_performance, vs_team_median
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 LEADS = pd.DataFrame(
     {

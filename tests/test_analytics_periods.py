@@ -8,7 +8,7 @@ import pytest
 
 from leadscore.analytics.actuals import actuals
 from leadscore.analytics.periods import check_range, floor, period_end, period_start, period_starts, utc
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 
 def _ts(*values: str) -> pd.Series:

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 
-simulator = pytest.importorskip("leadscore.simulator", reason="the simulator module is not available")
+simulator = pytest.importorskip("leadscore.simulation.simulator", reason="the simulator module is not available")
 
 
 @pytest.fixture(scope="module")

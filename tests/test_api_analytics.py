@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from leadscore import analytics
-from leadscore.simulator import simulate
+from leadscore.api.main import create_app
+from leadscore.simulation.simulator import simulate
 
 pytest_plugins = ["api_fixtures"]
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from api.main import create_app
+from leadscore.api.main import create_app
 
 pytest_plugins = ["api_fixtures"]
 

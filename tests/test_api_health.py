@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.main import create_app
+from leadscore.api.main import create_app
 from leadscore.store import create_engine, current_revision, head_revision, upgrade_database
 
 pytest_plugins = ["api_fixtures"]

@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
+from leadscore.api.main import create_app
 
 pytest_plugins = ["api_fixtures"]
 

@@ -142,7 +142,7 @@ def test_every_acknowledged_event_survives_a_sigkill_of_the_server(store_url, ma
 
 def test_moving_the_champion_alias_under_load_fails_no_request(tmp_path, make_server, model_registry, crm_sample):
     from leadscore import registry
-    from leadscore.features import build_features
+    from leadscore.features.builder import build_features
 
     registry.promote("1", uri=model_registry)
     env = {"LEADSCORE_MLFLOW_TRACKING_URI": model_registry, "LEADSCORE_MODEL_POLL_SECONDS": "0.2"}

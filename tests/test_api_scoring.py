@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.score_schemas import ScoreResponse
 from leadscore import registry
-from leadscore.contracts import EVENTS
-from leadscore.features import build_features
+from leadscore.api.main import create_app
+from leadscore.api.score_schemas import ScoreResponse
+from leadscore.data.contracts import EVENTS
+from leadscore.features.builder import build_features
 
 pytest_plugins = ["api_fixtures"]
 

@@ -9,8 +9,8 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.security import KeyRing
+from leadscore.api.main import create_app
+from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings
 
 pytest_plugins = ["api_fixtures"]

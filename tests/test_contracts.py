@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from leadscore.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, empty, validate
+from leadscore.data.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, empty, validate
 
 
 def test_valid_tables_are_normalised_to_utc_and_typed(raw_leads, raw_events):

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadscore import catalogue
-from leadscore.contracts import KNOWN_EVENT_TYPES, STAGES
-from leadscore.features import build_features, features_at, prepare_events, top_unknown_types
+from leadscore.data.contracts import KNOWN_EVENT_TYPES, STAGES
+from leadscore.features import catalogue
+from leadscore.features.builder import build_features, features_at, prepare_events, top_unknown_types
 
 T = pd.Timestamp("2024-03-01", tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -564,7 +564,7 @@ def test_the_catalogue_describes_every_fixed_feature_once():
 
 
 def test_owner_win_rate_counts_only_outcomes_known_at_each_cutoff():
-    from leadscore.context import add_owner_context
+    from leadscore.features.context import add_owner_context
 
     leads = pd.DataFrame({"lead_id": ["w1", "w2", "l1", "x", "open", "other"], "owner_id": ["ann"] * 5 + ["bob"]})
     events = events_frame(
@@ -593,7 +593,7 @@ def test_owner_win_rate_counts_only_outcomes_known_at_each_cutoff():
 
 
 def test_simulated_crm_features_equal_the_reference():
-    simulator = pytest.importorskip("leadscore.simulator")
+    simulator = pytest.importorskip("leadscore.simulation.simulator")
     data = simulator.simulate(n_leads=120, n_reps=3, months=5, seed=11).data
     t = pd.Timestamp("2024-04-01", tz="UTC")
     extra = top_unknown_types(data.events, k=2, before=t)

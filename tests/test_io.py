@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.contracts import ContractError, CrmData
-from leadscore.io import ColumnMapping, load_dataset, write_dataset
+from leadscore.data.contracts import ContractError, CrmData
+from leadscore.data.io import ColumnMapping, load_dataset, write_dataset
 
 
 @pytest.fixture

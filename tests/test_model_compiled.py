@@ -10,15 +10,15 @@ from hypothesis import strategies as st
 from scipy.special import logit
 from sklearn.base import clone
 
-from leadscore.calibration import TimeCalibratedClassifier
-from leadscore.candidates import LogOddsBlend, gradient_boosting_pipeline, logistic_pipeline, naive_bayes_pipeline
-from leadscore.compiled import compile_model
-from leadscore.explain import MIN_REASON_LOG_ODDS, Contributions, explain, table_phrase, top_reasons
+from leadscore.model.calibration import TimeCalibratedClassifier
+from leadscore.model.candidates import LogOddsBlend, gradient_boosting_pipeline, logistic_pipeline, naive_bayes_pipeline
+from leadscore.model.compiled import compile_model
+from leadscore.model.explain import MIN_REASON_LOG_ODDS, Contributions, explain, table_phrase, top_reasons
+from leadscore.model.tabular import EMPTY_CATEGORY, TableCleaner, load_flat_table
+from leadscore.model.threads import limited_threads
+from leadscore.model.training import train
 from leadscore.registry import REFERENCE_QUANTILES, ModelCard, model_card
-from leadscore.scoring import Scorer
-from leadscore.tabular import EMPTY_CATEGORY, TableCleaner, load_flat_table
-from leadscore.threads import limited_threads
-from leadscore.training import train
+from leadscore.serving.scorer import Scorer
 
 N_ROWS, N_TRAIN = 1500, 1200
 # Rare categories: fewer rows than the encoders' min_frequency (20), so they are grouped as "infrequent".
@@ -31,7 +31,7 @@ EMPTY_KINDS = {"score": "numeric", "segment": "categorical"}
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread_when_busy():
-    """Gradient boosting's OpenMP threads crawl on a busy shared machine (see leadscore.threads)."""
+    """Gradient boosting's OpenMP threads crawl on a busy shared machine (see leadscore.model.threads)."""
     with limited_threads():
         yield
 

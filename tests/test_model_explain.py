@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 from model_fixtures import labelled
 
-from leadscore.calibration import TimeCalibratedClassifier
-from leadscore.candidates import LogOddsBlend, make_candidates
-from leadscore.explain import Contributions, explain, table_phrase, top_reasons
-from leadscore.threads import limited_threads
+from leadscore.model.calibration import TimeCalibratedClassifier
+from leadscore.model.candidates import LogOddsBlend, make_candidates
+from leadscore.model.explain import Contributions, explain, table_phrase, top_reasons
+from leadscore.model.threads import limited_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread_when_busy():
-    """Gradient boosting's OpenMP threads crawl on a busy shared machine (see leadscore.threads)."""
+    """Gradient boosting's OpenMP threads crawl on a busy shared machine (see leadscore.model.threads)."""
     with limited_threads():
         yield
 
@@ -113,7 +113,7 @@ def test_reasons_are_the_strongest_factors_each_way_in_words():
 
 
 def test_crm_reasons_use_the_catalogue_words():
-    from leadscore.catalogue import describe
+    from leadscore.features.catalogue import describe
 
     values = pd.DataFrame({"email_replied_30d": [3], "has_next_step": [0]})
     contributions = Contributions(

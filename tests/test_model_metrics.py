@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from leadscore.metrics import (
+from leadscore.model.metrics import (
     calibration_table,
     cumulative_gain,
     evaluate,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from leadscore.naive_bayes import FrequencyNaiveBayes
+from leadscore.model.naive_bayes import FrequencyNaiveBayes
 
 
 @parametrize_with_checks([FrequencyNaiveBayes(), FrequencyNaiveBayes(n_bins=3, alpha=0.5, evidence_weight=0.5)])

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from model_fixtures import labelled
 
 from leadscore import registry
-from leadscore.scoring import OUTPUT_COLUMNS, Scorer, grades
-from leadscore.training import MIN_CLASS_COUNT, train
+from leadscore.model.training import MIN_CLASS_COUNT, train
+from leadscore.serving.scorer import OUTPUT_COLUMNS, Scorer, grades
 
 pytest_plugins = ["model_fixtures"]  # the temporary MLflow stores
 
@@ -168,9 +168,9 @@ def test_grade_cutoffs_must_decrease():
 
 
 def test_crm_model_scores_open_leads_from_their_history(store):
-    from leadscore.catalogue import CATALOGUE_VERSION
-    from leadscore.simulator import simulate
-    from leadscore.training import training_data_from_crm
+    from leadscore.features.catalogue import CATALOGUE_VERSION
+    from leadscore.model.training import training_data_from_crm
+    from leadscore.simulation.simulator import simulate
 
     sim = simulate(n_leads=900, n_reps=4, months=12, seed=5)
     labelled_crm = training_data_from_crm(sim.data)

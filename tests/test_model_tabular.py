@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.tabular import TableCleaner, infer_kind, load_flat_table, target_labels
+from leadscore.model.tabular import TableCleaner, infer_kind, load_flat_table, target_labels
 
 
 def raw_table() -> pd.DataFrame:

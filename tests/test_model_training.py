@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from model_fixtures import labelled
 
-from leadscore.calibration import TimeCalibratedClassifier, fit_platt
-from leadscore.candidates import LogOddsBlend, make_candidates, naive_bayes_pipeline
-from leadscore.leakage import LeakageError, find_leaky_columns
-from leadscore.metrics import expected_calibration_error
-from leadscore.naive_bayes import FrequencyNaiveBayes
-from leadscore.splits import time_split
-from leadscore.training import LOG_LOSS_TIE, MIN_CLASS_COUNT, CandidateResult, choose, train
+from leadscore.model.calibration import TimeCalibratedClassifier, fit_platt
+from leadscore.model.candidates import LogOddsBlend, make_candidates, naive_bayes_pipeline
+from leadscore.model.leakage import LeakageError, find_leaky_columns
+from leadscore.model.metrics import expected_calibration_error
+from leadscore.model.naive_bayes import FrequencyNaiveBayes
+from leadscore.model.splits import time_split
+from leadscore.model.training import LOG_LOSS_TIE, MIN_CLASS_COUNT, CandidateResult, choose, train
 
 
 def test_time_ordered_split_never_leaks():
@@ -156,9 +156,9 @@ def test_make_candidates_rejects_unknown_names():
 
 
 def test_lead_attributes_read_as_text_are_typed_like_a_flat_table():
-    from leadscore.contracts import CrmData
-    from leadscore.simulator import simulate
-    from leadscore.training import training_data_from_crm
+    from leadscore.data.contracts import CrmData
+    from leadscore.model.training import training_data_from_crm
+    from leadscore.simulation.simulator import simulate
 
     data = simulate(n_leads=300, n_reps=3, months=7, seed=2).data
     leads = data.leads.assign(

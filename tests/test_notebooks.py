@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from leadscore import notebooks as nb
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -10,10 +10,10 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.contracts import COLD_CALL_SUBTYPE, GOAL_METRICS, KNOWN_EVENT_TYPES, STAGES, CrmData
-from leadscore.io import load_dataset
-from leadscore.simulator import SimulatedCrm, simulate
-from leadscore.simulator_process import N_STATES, N_TRANSIENT, WON, state_at
+from leadscore.data.contracts import COLD_CALL_SUBTYPE, GOAL_METRICS, KNOWN_EVENT_TYPES, STAGES, CrmData
+from leadscore.data.io import load_dataset
+from leadscore.simulation.process import N_STATES, N_TRANSIENT, WON, state_at
+from leadscore.simulation.simulator import SimulatedCrm, simulate
 
 HORIZON = pd.Timedelta(days=90)
 

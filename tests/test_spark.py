@@ -21,10 +21,12 @@ from pyspark.sql import functions as F  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from leadscore.cli import app  # noqa: E402
-from leadscore.contracts import CrmData  # noqa: E402
-from leadscore.features import build_features  # noqa: E402
-from leadscore.io import write_dataset  # noqa: E402
-from leadscore.simulator import simulate  # noqa: E402
+from leadscore.data.contracts import CrmData  # noqa: E402
+from leadscore.data.io import write_dataset  # noqa: E402
+from leadscore.features.builder import build_features  # noqa: E402
+from leadscore.features.training_set import build_training_set  # noqa: E402
+from leadscore.model.training import training_data_from_crm  # noqa: E402
+from leadscore.simulation.simulator import simulate  # noqa: E402
 from leadscore.spark import (  # noqa: E402
     SparkCrm,
     collect,
@@ -36,8 +38,6 @@ from leadscore.spark import (  # noqa: E402
     training_set,
 )
 from leadscore.spark.training import labelled_from_training_set, top_unknown_types_spark  # noqa: E402
-from leadscore.training import training_data_from_crm  # noqa: E402
-from leadscore.training_set import build_training_set  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
@@ -188,7 +188,7 @@ def test_spark_training_data_is_what_training_data_from_crm_makes(spark, sim_dat
 
 
 def test_unknown_event_types_are_ranked_as_the_pandas_function_ranks_them(spark):
-    from leadscore.features import top_unknown_types
+    from leadscore.features.builder import top_unknown_types
 
     events = pd.DataFrame(
         {
@@ -243,7 +243,7 @@ def test_train_with_the_spark_engine_registers_a_champion_and_says_so_in_the_run
 
 
 def test_spark_udf_scores_equal_the_scorers_for_the_same_leads(spark, sim_data, champion, tracking_uri):
-    from leadscore.scoring import Scorer
+    from leadscore.serving.scorer import Scorer
     from leadscore.spark.scoring import score_spark
 
     cutoff = sim_data.end
@@ -262,7 +262,7 @@ def test_spark_udf_scores_equal_the_scorers_for_the_same_leads(spark, sim_data, 
 def test_score_with_the_spark_engine_writes_probability_grade_and_version(
     spark, sim_data, data_dir, champion, tracking_uri, tmp_path
 ):
-    from leadscore.scoring import Scorer
+    from leadscore.serving.scorer import Scorer
 
     out = tmp_path / "scores.parquet"
     result = CliRunner().invoke(

@@ -8,7 +8,7 @@ import threading
 import pandas as pd
 import pytest
 
-from leadscore.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, validate
+from leadscore.data.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, validate
 from leadscore.store import EventConflictError, Repository, UnknownLeadError
 
 pytest_plugins = ["api_fixtures"]

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.main import create_app
+from leadscore.api.main import create_app
 from leadscore.cli import app
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, current_revision, head_revision

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.catalogue import CATALOGUE_VERSION
-from leadscore.contracts import CrmData
-from leadscore.features import build_features
-from leadscore.training_set import build_training_set, label_snapshots, weekly_cutoffs
+from leadscore.data.contracts import CrmData
+from leadscore.features.builder import build_features
+from leadscore.features.catalogue import CATALOGUE_VERSION
+from leadscore.features.training_set import build_training_set, label_snapshots, weekly_cutoffs
 
 
 def ts(text: str) -> pd.Timestamp:

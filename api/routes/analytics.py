@@ -15,10 +15,10 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import ReadKey, RepoDep
-from api.errors import RequestProblem
-from api.schemas import ErrorBody, Timestamp, ValidationBody
 from leadscore import analytics
+from leadscore.api.deps import ReadKey, RepoDep
+from leadscore.api.errors import RequestProblem
+from leadscore.api.schemas import ErrorBody, Timestamp, ValidationBody
 
 router = APIRouter(tags=["analytics"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.schemas import DatabaseStatus, Liveness, ModelStatus, Readiness
+from leadscore.api.schemas import DatabaseStatus, Liveness, ModelStatus, Readiness
 from leadscore.store.migrate import current_revision_of, head_revision
 
 router = APIRouter(tags=["health"])

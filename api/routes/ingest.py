@@ -13,9 +13,9 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
-from api.deps import IngestKey, RepoDep, SettingsDep
-from api.fast_json import OrjsonRoute
-from api.schemas import (
+from leadscore.api.deps import IngestKey, RepoDep, SettingsDep
+from leadscore.api.fast_json import OrjsonRoute
+from leadscore.api.schemas import (
     ConflictBody,
     ErrorBody,
     EventIn,
@@ -30,7 +30,7 @@ from api.schemas import (
     Stored,
     ValidationBody,
 )
-from leadscore.contracts import EVENTS, EXPENSES, GOALS, LEADS
+from leadscore.data.contracts import EVENTS, EXPENSES, GOALS, LEADS
 from leadscore.store import IngestResult
 
 log = logging.getLogger("leadscore.api")

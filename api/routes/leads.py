@@ -9,12 +9,12 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
-from api.routes.scores import SCORING_ERRORS, not_scored, percentile_mode, score_records
-from api.schemas import ErrorBody, Timestamp
-from api.score_schemas import PrioritizedPage, ScoreHistoryItem, ScoreTrend, StoredLeadScore
-from leadscore.contracts import CrmData
-from leadscore.prioritize import features_for, rank, score_open_leads
+from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
+from leadscore.api.routes.scores import SCORING_ERRORS, not_scored, percentile_mode, score_records
+from leadscore.api.schemas import ErrorBody, Timestamp
+from leadscore.api.score_schemas import PrioritizedPage, ScoreHistoryItem, ScoreTrend, StoredLeadScore
+from leadscore.data.contracts import CrmData
+from leadscore.serving.prioritize import features_for, rank, score_open_leads
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 

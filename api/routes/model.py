@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ModelDep, ModelHolderDep, ReadKey, ScoreKey
-from api.schemas import ErrorBody
-from api.score_schemas import FeatureInfo, ModelInfo, ReloadResult
+from leadscore.api.deps import ModelDep, ModelHolderDep, ReadKey, ScoreKey
+from leadscore.api.schemas import ErrorBody
+from leadscore.api.score_schemas import FeatureInfo, ModelInfo, ReloadResult
 
 router = APIRouter(prefix="/model", tags=["model"])
 

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Response
 
-from api.deps import ModelDep, ScoreKey, SettingsDep
-from api.errors import RequestProblem
-from api.fast_json import OrjsonRoute, json_response
-from api.routes.ingest import ERRORS, check_batch, leads_frame
-from api.schemas import ErrorBody
-from api.score_schemas import NotScored, ScoreRequest, ScoreResponse, ScoringEventIn
-from leadscore.contracts import CLOSING_EVENT_TYPES, EVENTS, CrmData
-from leadscore.prioritize import features_for
-from leadscore.scoring import OUTPUT_COLUMNS
+from leadscore.api.deps import ModelDep, ScoreKey, SettingsDep
+from leadscore.api.errors import RequestProblem
+from leadscore.api.fast_json import OrjsonRoute, json_response
+from leadscore.api.routes.ingest import ERRORS, check_batch, leads_frame
+from leadscore.api.schemas import ErrorBody
+from leadscore.api.score_schemas import NotScored, ScoreRequest, ScoreResponse, ScoringEventIn
+from leadscore.data.contracts import CLOSING_EVENT_TYPES, EVENTS, CrmData
+from leadscore.serving.prioritize import features_for
+from leadscore.serving.scorer import OUTPUT_COLUMNS
 
 router = APIRouter(tags=["scoring"], route_class=OrjsonRoute)
 

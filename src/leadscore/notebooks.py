@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadscore.contracts import CrmData
-from leadscore.io import TABLES, ColumnMapping, find_table_file, load_dataset
+from leadscore.data.contracts import CrmData
+from leadscore.data.io import TABLES, ColumnMapping, find_table_file, load_dataset
 
 #: Optional event columns, and the event types that are expected to fill them in.
 EVENT_FIELDS: tuple[str, ...] = ("rep_id", "duration_s", "scheduled_for", "stage", "amount", "subtype")
@@ -52,10 +52,10 @@ def load_crm(
     ----------
     data_dir : str or Path
         A folder with leads and events (and goals, expenses) files; a folder holding Maven's
-        ``sales_pipeline.csv`` is imported with :func:`leadscore.importers.load_maven`. When the folder holds
+        ``sales_pipeline.csv`` is imported with :func:`leadscore.data.importers.load_maven`. When the folder holds
         no data set and no mapping is given, the simulated demo is generated there first.
     mapping : str or Path, optional
-        A YAML column mapping for a foreign export (see :class:`leadscore.io.ColumnMapping`); empty for none.
+        A YAML column mapping for a foreign export (see :class:`leadscore.data.io.ColumnMapping`); empty for none.
     n_leads, n_reps, months, seed
         The size of the demo, used only when it is generated.
     say : callable
@@ -76,13 +76,13 @@ def load_crm(
         say(f"loading {folder} with the column mapping {mapping}")
         return load_dataset(folder, ColumnMapping.from_file(mapping))
     if (folder / MAVEN_FILE).exists():
-        from leadscore.importers import load_maven
+        from leadscore.data.importers import load_maven
 
         imported = load_maven(folder)
         say(f"imported Maven's opportunity pipeline from {folder}; {len(imported.skipped):,} rows skipped")
         return imported.data
     if not has_dataset(folder):
-        from leadscore.simulator import simulate
+        from leadscore.simulation.simulator import simulate
 
         simulate(n_leads=n_leads, n_reps=n_reps, months=months, seed=seed).write(folder)
         size = f"{n_leads:,} leads, {n_reps} salespeople, {months} months, seed {seed}"
@@ -165,7 +165,7 @@ def event_fields(data: CrmData) -> pd.DataFrame:
 def chart(plot: Callable[..., Path], subject, **options):
     """Draw one of leadscore's PNG charts and return it as an image for the notebook to show.
 
-    leadscore's charts (:mod:`leadscore.analytics.charts`, :mod:`leadscore.plots`) write files, for reports
+    leadscore's charts (:mod:`leadscore.analytics.charts`, :mod:`leadscore.model.plots`) write files, for reports
     and MLflow; ``plot(subject, path, **options)`` is called with a temporary path and the picture returned.
 
     Examples

@@ -1,6 +1,6 @@
 """Sales follow-up analytics: the funnel, salesperson performance and goals, as pandas DataFrames.
 
-Every function takes a validated :class:`~leadscore.contracts.CrmData` and plain parameters (``start``, ``end``,
+Every function takes a validated :class:`~leadscore.data.contracts.CrmData` and plain parameters (``start``, ``end``,
 ``period``, ``group_by``, ``as_of``, ``scope``) so the API, the notebooks and the ``leadscore report`` command
 call the same code. Ranges are half-open ``[start, end)`` in UTC; weeks start on Monday
 (:mod:`leadscore.analytics.periods`). Bad parameters raise a ValueError that names them.

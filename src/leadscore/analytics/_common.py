@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.analytics.periods import DAY_NS, PERIODS, as_ns, check_period, check_range, floor, utc
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 # Columns of the leads table that are not a grouping (identity and time).
 _NOT_GROUPINGS = ("lead_id", "created_at")
@@ -102,7 +102,7 @@ class Encoded:
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01"] * 2, "owner_id": ["ann", None]}),
     ...     pd.DataFrame({"event_id": ["1", "2", "3"], "lead_id": ["a", "a", "b"], "at": ["2024-01-02"] * 3,

@@ -26,7 +26,7 @@ import pandas as pd
 
 from leadscore.analytics._common import Encoded, outcomes, resolve_as_of, resolve_range, take
 from leadscore.analytics.periods import as_ns, bin_index, check_period, period_starts
-from leadscore.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
+from leadscore.data.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
 
 EVENT_METRICS = {"meetings": "meeting_held", "calls": "call", "emails": "email_sent"}
 # Metrics where less is better: a budget, not a target.
@@ -84,7 +84,7 @@ def metric_points(data: CrmData, metric: str, *, as_of=None, encoded: Encoded | 
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"], "owner_id": ["ann"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-05"], "type": ["won"],
@@ -129,7 +129,7 @@ def actuals(
     data : CrmData
         The validated data set.
     metric : str
-        One of :data:`leadscore.contracts.GOAL_METRICS`.
+        One of :data:`leadscore.data.contracts.GOAL_METRICS`.
     start, end : timestamp-like, optional
         The half-open range; by default the whole data set. Periods are cut to it.
     period : {"day", "week", "month"}
@@ -144,7 +144,7 @@ def actuals(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-31 23:59", "2024-02-01 00:00"]}),
     ...     pd.DataFrame({"event_id": [], "lead_id": [], "at": [], "type": []}))

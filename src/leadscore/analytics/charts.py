@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leadscore.contracts import TEAM_SCOPE
+from leadscore.data.contracts import TEAM_SCOPE
 
 _BLUE, _GREY, _ORANGE = "#2b6cb0", "#a0aec0", "#dd6b20"
 

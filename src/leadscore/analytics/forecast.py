@@ -26,7 +26,7 @@ from leadscore.analytics._common import Encoded, days, encode, outcomes, resolve
 from leadscore.analytics.actuals import metric_points
 from leadscore.analytics.goals import _bounds, active_goals
 from leadscore.analytics.periods import as_ns, check_period
-from leadscore.contracts import TEAM_SCOPE, CrmData
+from leadscore.data.contracts import TEAM_SCOPE, CrmData
 
 
 def _check_pipeline(pipeline: pd.DataFrame) -> None:
@@ -99,7 +99,7 @@ def forecast(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b", "c"], "created_at": ["2024-01-01"] * 3}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"], "type": ["won"],

@@ -2,13 +2,13 @@
 
 The funnel follows a *cohort*: the leads created in ``[start, end)``, and everything that happened to them
 before ``as_of`` (by default, everything the data set knows). Stage flow comes from ``stage_changed`` events
-(stages in :data:`leadscore.contracts.STAGES`) and the lead's first ``won``/``lost`` event.
+(stages in :data:`leadscore.data.contracts.STAGES`) and the lead's first ``won``/``lost`` event.
 
 Conventions, so every figure can be checked by hand:
 
 - Every lead is in ``new`` from its creation. The funnel is monotone: a lead that reached ``proposal`` counts as
   having reached every stage before it, and a won lead as having reached every stage; a stage name outside
-  :data:`~leadscore.contracts.STAGES` moves no one forward.
+  :data:`~leadscore.data.contracts.STAGES` moves no one forward.
 - Only a lead's first closing event counts; stage changes after it are ignored.
 - Time in a stage is the time from entering it to the lead's next stage change or closing, summed over the
   lead's visits to that stage. A stay that has not ended by ``as_of`` is left out (it is censored, not short),
@@ -33,7 +33,7 @@ from leadscore.analytics._common import (
     safe_ratio,
 )
 from leadscore.analytics.periods import as_ns, check_period, period_starts
-from leadscore.contracts import STAGES, CrmData
+from leadscore.data.contracts import STAGES, CrmData
 
 FUNNEL_STAGES: tuple[str, ...] = (*STAGES, "won")
 _WON_RANK = len(STAGES) + 1
@@ -176,7 +176,7 @@ def funnel(
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-01-02"]}),
     ...     pd.DataFrame({"event_id": ["1", "2"], "lead_id": ["a", "a"], "at": ["2024-01-03", "2024-01-05"],
@@ -239,7 +239,7 @@ def funnel_summary(
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-01-02"]}),
     ...     pd.DataFrame({"event_id": ["1", "2"], "lead_id": ["a", "b"], "at": ["2024-01-05", "2024-01-04"],
@@ -288,7 +288,7 @@ def cohorts(data: CrmData, start=None, end=None, *, max_months: int = 12, as_of=
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-10", "2024-01-20"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-02-03"], "type": ["won"]}))
@@ -336,7 +336,7 @@ def lost_opportunities(data: CrmData, start=None, end=None, *, as_of=None) -> pd
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-11"], "type": ["lost"],
@@ -373,7 +373,7 @@ def lost_reasons(
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b", "c"], "created_at": ["2024-01-01"] * 3}),
     ...     pd.DataFrame({"event_id": ["1", "2", "3"], "lead_id": ["a", "b", "c"], "at": ["2024-01-11"] * 3,

@@ -16,7 +16,7 @@ import pandas as pd
 from leadscore.analytics._common import Encoded, days, resolve_as_of, resolve_range, safe_ratio
 from leadscore.analytics.actuals import BUDGET_METRICS, check_metric, metric_points
 from leadscore.analytics.periods import DAY_NS, as_ns, check_period, floor_ns, next_ns, period_starts, utc
-from leadscore.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
+from leadscore.data.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
 
 # The three sums of a goal: this period to date, the whole previous period, the previous one to the same point.
 _WINDOWS = ("actual", "last_period_actual", "last_period_same_point")
@@ -100,7 +100,7 @@ def goal_progress(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"], "type": ["call"]}),
@@ -195,7 +195,7 @@ def goal_burnup(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"], "type": ["call"]}))
@@ -240,7 +240,7 @@ def month_over_month(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b", "c"],
     ...                   "created_at": ["2024-01-05", "2024-01-20", "2024-02-03"]}),
@@ -271,7 +271,7 @@ def month_over_month_daily(data: CrmData, metric: str, as_of=None, *, scope: str
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-02-01"]}),
     ...     pd.DataFrame({"event_id": [], "lead_id": [], "at": [], "type": []}))
@@ -309,7 +309,7 @@ def expenses_vs_budget(
 
     Examples
     --------
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
     ...     pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"], "type": ["won"],

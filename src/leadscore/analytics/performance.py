@@ -36,7 +36,7 @@ from leadscore.analytics._common import (
     safe_ratio,
 )
 from leadscore.analytics.periods import as_ns, check_period, period_starts
-from leadscore.contracts import COLD_CALL_SUBTYPE, TEAM_SCOPE, CrmData
+from leadscore.data.contracts import COLD_CALL_SUBTYPE, TEAM_SCOPE, CrmData
 
 TEAM_MEDIAN = "team_median"
 _TYPES = (
@@ -228,7 +228,7 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
     Examples
     --------
     >>> import pandas as pd
-    >>> from leadscore.contracts import CrmData
+    >>> from leadscore.data.contracts import CrmData
     >>> data = CrmData.from_frames(
     ...     pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"], "owner_id": ["ann"]}),
     ...     pd.DataFrame({"event_id": ["1", "2"], "lead_id": ["a", "a"], "at": ["2024-01-01 02:00", "2024-01-02"],

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from leadscore.cli import app
-from leadscore.contracts import ContractError
-from leadscore.io import ColumnMapping, load_dataset
+from leadscore.data.contracts import ContractError
+from leadscore.data.io import ColumnMapping, load_dataset
 
 console = Console()
 

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from leadscore.cli import app
 from leadscore.cli.data import load_or_exit
-from leadscore.io import ColumnMapping
+from leadscore.data.io import ColumnMapping
 from leadscore.settings import SCOPES, get_settings
 
 console = Console()
@@ -27,7 +27,7 @@ LOCAL_KEY_FILE = "local_api_key"
 def ensure_champion(data, *, retrain: bool) -> str:
     """The champion's version, training one on ``data`` first when there is none (or ``retrain``)."""
     from leadscore.registry import CHAMPION, resolve_version
-    from leadscore.workflow import crm_training_data, train_and_register
+    from leadscore.registry.workflow import crm_training_data, train_and_register
 
     if not retrain:
         try:
@@ -46,7 +46,7 @@ def ensure_champion(data, *, retrain: bool) -> str:
 
 def ensure_local_key(data_dir: Path) -> str:
     """A local API key with every scope, made once: its digest in the keys file, the key itself beside it."""
-    from api.security import digest, new_key
+    from leadscore.serving.keys import digest, new_key
 
     key_path = data_dir / LOCAL_KEY_FILE
     if key_path.is_file():
@@ -108,4 +108,4 @@ def demo(
     if serve:
         import uvicorn
 
-        uvicorn.run("api.main:create_app", factory=True, host=host, port=port)
+        uvicorn.run("leadscore.api.main:create_app", factory=True, host=host, port=port)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from rich.table import Table
 
 from leadscore.cli import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
+from leadscore.cli.output import print_json
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine
 
 # Wide enough for the candidate table when the output is not a terminal (logs, CI).
@@ -31,16 +30,6 @@ SHOWN_METRICS: tuple[tuple[str, str], ...] = (
     ("lift_top20", "lift@20%"),
     ("capture_top20", "capture@20%"),
 )
-
-
-def _json_ready(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    return value
 
 
 def _result_table(result) -> Table:
@@ -110,9 +99,9 @@ def train(
             mapped=bool(mapping_file or map_pairs),
             drop=drop or (),
         )
-    from leadscore.leakage import LeakageError
-    from leadscore.training import train as run_training
-    from leadscore.workflow import crm_training_data, train_and_register
+    from leadscore.model.leakage import LeakageError
+    from leadscore.model.training import train as run_training
+    from leadscore.registry.workflow import crm_training_data, train_and_register
 
     if (data_dir is None) == (table is None):
         raise typer.BadParameter("give either --data DIR (a CRM data set) or --table FILE --target COLUMN")
@@ -120,7 +109,7 @@ def train(
     extra_types: tuple[str, ...] = ()
     try:
         if table is not None:
-            from leadscore.tabular import load_flat_table
+            from leadscore.model.tabular import load_flat_table
 
             if not target:
                 raise typer.BadParameter("--table needs --target COLUMN")
@@ -170,7 +159,7 @@ def train(
             "gate_comparison": outcome.comparison,
         }
     if as_json:
-        print(json.dumps(_json_ready(summary)))
+        print_json(summary)
         return
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -233,7 +222,7 @@ def score(
             remote=spark_remote,
             mapped=bool(mapping_file or map_pairs),
         )
-    from leadscore.scoring import Scorer
+    from leadscore.serving.scorer import Scorer
 
     if (data_dir is None) == (table is None):
         raise typer.BadParameter("give either --data DIR or --table FILE")
@@ -243,7 +232,7 @@ def score(
         err_console.print(f"[red]No model to score with:[/red] {err}. Run `leadscore train` first.")
         raise typer.Exit(code=2) from err
     if table is not None:
-        from leadscore.io import read_table
+        from leadscore.data.io import read_table
 
         scores = scorer.score_features(read_table(table), cutoff=cutoff, percentile_of=percentile_of)
     else:

@@ -34,7 +34,7 @@ from leadscore.cli.data import (
     load_or_exit,
     mapping_from_options,
 )
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 console = Console()
 

@@ -66,7 +66,7 @@ def db_load(
     Expenses have no key to recognise them by: they are loaded only into a store that has none yet.
     """
     from leadscore.cli.data import load_or_exit
-    from leadscore.io import ColumnMapping
+    from leadscore.data.io import ColumnMapping
     from leadscore.store import Repository, upgrade_database
 
     target = _url(url)
@@ -89,7 +89,7 @@ def keys_create(
     ),
 ) -> None:
     """Create an API key, store its SHA-256 digest in the keys file and print the key (shown only once)."""
-    from api.security import digest, new_key
+    from leadscore.serving.keys import digest, new_key
 
     unknown = sorted(set(scope) - set(SCOPES))
     if unknown:
@@ -121,4 +121,4 @@ def serve(
     console.print(f"leadscore on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     if not settings.all_api_keys():
         console.print("[yellow]No API keys yet: create one with `leadscore keys create`.[/yellow]")
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload)
+    uvicorn.run("leadscore.api.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload)

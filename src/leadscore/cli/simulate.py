@@ -34,7 +34,7 @@ def simulate(
     The truth file holds, for every Monday and every lead open then, the true probability that the lead is
     won within 90 days: the oracle a model can be compared with. `leadscore check OUT` reads the rest back.
     """
-    from leadscore.simulator import simulate as run_simulation
+    from leadscore.simulation.simulator import simulate as run_simulation
 
     began = time.perf_counter()
     sim = run_simulation(n_leads=leads, n_reps=reps, months=months, seed=seed, start=start)

@@ -10,7 +10,6 @@ Where Spark runs: ``--spark-remote sc://host:15002`` (or ``SPARK_REMOTE``) for a
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections.abc import Sequence
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from leadscore.cli.output import print_json
 
 ENGINES = ("pandas", "spark")
 
@@ -148,7 +149,7 @@ def train_on_spark(
     if data_dir is None or table is not None:
         raise typer.BadParameter("--engine spark trains on a CRM data set: give --data DIR", param_hint="--data")
     _refuse_mappings(mapped)
-    from leadscore.leakage import LeakageError
+    from leadscore.model.leakage import LeakageError
 
     spark = _session(master, remote)
     from leadscore.spark import read_crm
@@ -181,9 +182,7 @@ def train_on_spark(
         summary |= {"version": registered.version, "run_id": registered.run_id, "promoted": registered.promoted,
                     "gate": registered.reason}  # fmt: skip
     if as_json:
-        from leadscore.cli.model import _json_ready  # the same JSON as `leadscore train --json`
-
-        print(json.dumps(_json_ready(summary)))
+        print_json(summary)  # the same JSON as `leadscore train --json`
         return
     chosen = "cold start (provisional)" if result.cold_start else result.chosen.label
     console.print(

@@ -1,7 +1,7 @@
 """Point-in-time features and the training set on Spark, by running the pandas builder per lead-hash bucket.
 
-The pandas builder (:func:`leadscore.features.build_features`, :func:`leadscore.training_set.build_training_set`)
-is partition invariant: a lead's rows depend on that lead's history and the cutoff alone (DESIGN.md). So Spark
+The pandas builder (:func:`leadscore.features.builder.build_features`, :func:`leadscore.features.training_set.build_training_set`)
+is partition invariant: a lead's rows depend on that lead's history and the cutoff alone (docs/architecture.md). So Spark
 only has to bring each lead's complete history together: leads and events are both keyed by
 ``pmod(xxhash64(lead_id), n_buckets)``, co-grouped on that bucket, and each bucket's leads and events go
 through the very same pandas function (``cogroup(...).applyInPandas``). No feature is written twice: the Spark
@@ -26,9 +26,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from leadscore.contracts import EVENTS, EXPENSES, GOALS, LEADS, CrmData, empty
-from leadscore.features import build_features
-from leadscore.history import cutoff_timestamp
+from leadscore.data.contracts import EVENTS, EXPENSES, GOALS, LEADS, CrmData, empty
+from leadscore.features.builder import build_features
+from leadscore.features.history import cutoff_timestamp
+from leadscore.features.training_set import HORIZON_DAYS, build_training_set, weekly_cutoffs
 from leadscore.spark.frames import (
     BUCKET,
     NOT_FEATURE_EVENT_COLUMNS,
@@ -41,7 +42,6 @@ from leadscore.spark.frames import (
     to_wire,
     wire_columns,
 )
-from leadscore.training_set import HORIZON_DAYS, build_training_set, weekly_cutoffs
 
 EVENTS_PER_BUCKET = 1_000_000
 
@@ -137,7 +137,7 @@ def feature_frame(
     extra_types: Sequence[str] = (),
     n_buckets: int | None = None,
 ) -> DataFrame:
-    """:func:`leadscore.features.build_features` on Spark: one row per lead open at ``cutoff``.
+    """:func:`leadscore.features.builder.build_features` on Spark: one row per lead open at ``cutoff``.
 
     Same columns and values as the pandas builder on the same data (rows in no particular order).
 
@@ -161,7 +161,7 @@ def training_cutoffs(
 ) -> tuple[list[pd.Timestamp], pd.Timestamp]:
     """The labelled cutoffs (uncensored: horizon within the data) and the data's end, from the whole data set.
 
-    ``cutoffs`` defaults to the weekly grid of :func:`leadscore.training_set.weekly_cutoffs`.
+    ``cutoffs`` defaults to the weekly grid of :func:`leadscore.features.training_set.weekly_cutoffs`.
     """
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
@@ -182,7 +182,7 @@ def training_set(
     extra_types: Sequence[str] = (),
     n_buckets: int | None = None,
 ) -> DataFrame:
-    """:func:`leadscore.training_set.build_training_set` on Spark: labelled snapshots with their features.
+    """:func:`leadscore.features.training_set.build_training_set` on Spark: labelled snapshots with their features.
 
     Cutoffs and censoring are decided on the whole data set (see :func:`training_cutoffs`); each bucket then
     builds its leads' snapshots with the pandas function.

@@ -2,7 +2,7 @@
 
 Reading: :func:`read_crm` reads a data set folder (``leads`` and ``events`` as ``.parquet`` or ``.csv``, each a
 file or a folder of part files, as Spark writes them) and :func:`crm_to_spark` turns an in-memory
-:class:`~leadscore.contracts.CrmData` into Spark DataFrames. Both give a :class:`SparkCrm`: ``lead_id`` as a
+:class:`~leadscore.data.contracts.CrmData` into Spark DataFrames. Both give a :class:`SparkCrm`: ``lead_id`` as a
 string, timestamps as Spark timestamps (Parquet written by pandas holds nanoseconds, which Spark reads as
 integers; they are turned back here), and an ``_order`` column on the events that records the input order.
 The pandas builder breaks ties between a lead's events at the same time by row order; after a shuffle, row
@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from leadscore.contracts import CrmData
+from leadscore.data.contracts import CrmData
 
 ORDER = "_order"  # input order of the events, for ties between a lead's events at the same time
 BUCKET = "_bucket"  # hash bucket of the lead id
@@ -68,7 +68,7 @@ class SparkCrm:
     def span(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """The first lead's creation and the data's end (latest event or lead creation), as UTC timestamps.
 
-        The end is what :attr:`leadscore.contracts.CrmData.end` is for the same data (two small Spark jobs).
+        The end is what :attr:`leadscore.data.contracts.CrmData.end` is for the same data (two small Spark jobs).
         Times come back as integers, so neither the session's nor this machine's time zone plays a part.
         """
         created = F.unix_micros(F.col("created_at"))
@@ -169,7 +169,7 @@ def read_crm(spark: SparkSession, path: str | Path) -> SparkCrm:
     ``path`` is a folder on this machine (local master) or anything the cluster reads (``hdfs://``,
     ``s3a://``, ``abfss://``, a path on the cluster's default file system). Parquet is read as it is; CSV with a
     header and inferred types (timestamps in ISO 8601, with an offset, or taken as UTC). The tables are not
-    validated row by row as :func:`leadscore.io.load_dataset` does: validate a sample on one machine, or check
+    validated row by row as :func:`leadscore.data.io.load_dataset` does: validate a sample on one machine, or check
     them in the pipeline that produces them.
 
     Examples
@@ -192,7 +192,7 @@ def crm_to_spark(spark: SparkSession, data: CrmData, *, partitions: int | None =
 
     Examples
     --------
-    >>> from leadscore.simulator import simulate
+    >>> from leadscore.simulation.simulator import simulate
     >>> crm = crm_to_spark(get_spark("local[2]"), simulate(n_leads=300, months=6).data)  # doctest: +SKIP
     """
     leads = spark.createDataFrame(_for_spark(data.leads))

@@ -4,7 +4,7 @@
 (:func:`leadscore.spark.features.feature_frame`), applies the registered model with
 ``mlflow.pyfunc.spark_udf`` (the model is logged with ``pyfunc_predict_fn="predict_proba"``, so the UDF returns
 both class probabilities; the second is P(won within the horizon)) and adds the grade, the percentile, the model
-version and the cutoff, as :class:`leadscore.scoring.Scorer` does for the same leads. The reasons (per-feature
+version and the cutoff, as :class:`leadscore.serving.scorer.Scorer` does for the same leads. The reasons (per-feature
 contributions) are not computed on Spark: use the Scorer (or the API) for the leads you look at.
 
 The alias is resolved once, on the driver, to a version number, and the UDF loads that version: if the alias
@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from leadscore import registry
-from leadscore.scoring import DEFAULT_GRADE_CUTOFFS, grades
+from leadscore.serving.scorer import DEFAULT_GRADE_CUTOFFS, grades
 from leadscore.spark.features import feature_frame
 from leadscore.spark.frames import SparkCrm
 
@@ -161,9 +161,9 @@ def score_spark(
     tracking_uri : str, optional
         The MLflow store; default as :func:`leadscore.registry.tracking_uri`.
     percentile_of : {"batch", "reference"}
-        As in :meth:`leadscore.scoring.Scorer.score_features`.
+        As in :meth:`leadscore.serving.scorer.Scorer.score_features`.
     grade_cutoffs : sequence of (letter, probability floor)
-        As in :class:`leadscore.scoring.Scorer`.
+        As in :class:`leadscore.serving.scorer.Scorer`.
 
     Returns
     -------

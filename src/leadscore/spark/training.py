@@ -2,7 +2,7 @@
 
 :func:`train_spark` builds the labelled snapshots with :func:`leadscore.spark.features.training_set` (the pandas
 builder per lead bucket), brings them to the driver (all of them, or a stated sample of the leads), and runs the
-same training and MLflow tracking as ``leadscore train``: :func:`leadscore.training.train` then
+same training and MLflow tracking as ``leadscore train``: :func:`leadscore.model.training.train` then
 :func:`leadscore.registry.register` (run, registered version, ``challenger`` alias, promotion gate). The run's
 parameters say that Spark built the set and which share of the leads was kept.
 
@@ -10,7 +10,7 @@ Sampling is by lead (a hash of ``lead_id``), not by row: a lead kept is kept at 
 lead's run of weekly snapshots stays whole, as it is in the full training set.
 
 :func:`labelled_from_training_set` puts the collected rows in the pandas builder's order and hands them to
-:func:`leadscore.training.labelled_from_training_set`, the same step :func:`training_data_from_crm` ends with.
+:func:`leadscore.model.training.labelled_from_training_set`, the same step :func:`training_data_from_crm` ends with.
 """
 
 from __future__ import annotations
@@ -22,19 +22,19 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from leadscore.catalogue import CATALOGUE_VERSION
-from leadscore.contracts import KNOWN_EVENT_TYPES
+from leadscore.data.contracts import KNOWN_EVENT_TYPES
+from leadscore.features.catalogue import CATALOGUE_VERSION
+from leadscore.features.training_set import HORIZON_DAYS
+from leadscore.model.splits import LabelledData
+from leadscore.model.training import labelled_from_training_set as labelled_from_pandas_training_set
 from leadscore.spark.features import training_set
 from leadscore.spark.frames import SparkCrm, collect
-from leadscore.splits import LabelledData
-from leadscore.training import labelled_from_training_set as labelled_from_pandas_training_set
-from leadscore.training_set import HORIZON_DAYS
 
 _SAMPLE_BUCKETS = 1_000_000
 
 
 def top_unknown_types_spark(crm: SparkCrm, k: int = 5) -> tuple[str, ...]:
-    """:func:`leadscore.features.top_unknown_types` over a Spark events table: the ``k`` most frequent event types
+    """:func:`leadscore.features.builder.top_unknown_types` over a Spark events table: the ``k`` most frequent event types
     the catalogue does not know, ties broken by name (one aggregation; the counts come to the driver).
 
     Examples
@@ -54,7 +54,7 @@ def top_unknown_types_spark(crm: SparkCrm, k: int = 5) -> tuple[str, ...]:
 
 
 def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = HORIZON_DAYS) -> LabelledData:
-    """The :class:`~leadscore.splits.LabelledData` that :func:`leadscore.training.training_data_from_crm`
+    """The :class:`~leadscore.model.splits.LabelledData` that :func:`leadscore.model.training.training_data_from_crm`
     makes of a training set, for a training set built elsewhere (here: on Spark).
 
     Examples
@@ -80,7 +80,7 @@ def sample_leads(frame: DataFrame, fraction: float, seed: int = 0) -> DataFrame:
 class SparkTraining:
     """What :func:`train_spark` did: the training result, the registered version (if any), the sample."""
 
-    result: object  # leadscore.training.TrainingResult
+    result: object  # leadscore.model.training.TrainingResult
     registered: object | None  # leadscore.registry.Registered
     extra_types: tuple[str, ...]
     sample_fraction: float
@@ -108,7 +108,7 @@ def train_spark(
     crm : SparkCrm
         Leads and events (:func:`leadscore.spark.read_crm`).
     horizon_days, cutoffs
-        As in :func:`leadscore.training_set.build_training_set` (default: every labelled weekly cutoff).
+        As in :func:`leadscore.features.training_set.build_training_set` (default: every labelled weekly cutoff).
     sample_fraction : float
         Share of the leads whose snapshots come to the driver (sampled by lead).
     max_rows : int, optional
@@ -118,7 +118,7 @@ def train_spark(
     register : bool
         Log the run to MLflow, register the model and apply the promotion gate.
     **train_options
-        Passed to :func:`leadscore.training.train` (``candidates``, ``calibration``, ...).
+        Passed to :func:`leadscore.model.training.train` (``candidates``, ``calibration``, ...).
 
     Examples
     --------
@@ -128,7 +128,7 @@ def train_spark(
     ('4', 0.35)
     """
     from leadscore import registry
-    from leadscore.training import train
+    from leadscore.model.training import train
 
     say = progress or (lambda message: None)
     extra_types = top_unknown_types_spark(crm)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.contracts import EVENTS, LEADS, ContractError, Problem
+from leadscore.data.contracts import EVENTS, LEADS, ContractError, Problem
 from leadscore.store.bulk import Bulk, attributes_json, column_values, rows_of
 from leadscore.store.errors import EventConflict, EventConflictError
 from leadscore.store.tables import EVENT_CONTENT_COLUMNS

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadscore.contracts import CLOSING_EVENT_TYPES, EVENTS, LEADS, TableContract
+from leadscore.data.contracts import CLOSING_EVENT_TYPES, EVENTS, LEADS, TableContract
 from leadscore.store.bulk import Bulk
 
 #: Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's bound-parameter limits.

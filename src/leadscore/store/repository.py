@@ -1,8 +1,8 @@
 """The repository: every read and write of the store, in frames that follow the data contracts.
 
-Writes take raw frames, validate them against :mod:`leadscore.contracts` (the store is an edge) and run in one
+Writes take raw frames, validate them against :mod:`leadscore.data.contracts` (the store is an edge) and run in one
 transaction each, so a request is stored entirely or not at all. Reads return frames that are already
-normalised the way :func:`leadscore.contracts.validate` would leave them, so library code can use them as is.
+normalised the way :func:`leadscore.data.contracts.validate` would leave them, so library code can use them as is.
 
 Events are idempotent on ``event_id``: a batch is staged, inserted with ``INSERT ... ON CONFLICT DO NOTHING``, and
 the ids that were already there are compared with what is stored. The same content is a no-op; other content is
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from leadscore.contracts import (
+from leadscore.data.contracts import (
     EVENTS,
     EXPENSES,
     GOALS,

@@ -1,6 +1,6 @@
 """The store's tables, as SQLAlchemy 2 declarative models.
 
-They mirror the data contracts (:mod:`leadscore.contracts`): one row per lead (extra lead columns in a JSON
+They mirror the data contracts (:mod:`leadscore.data.contracts`): one row per lead (extra lead columns in a JSON
 ``attributes`` column), per event, per goal and per expense, plus the history of scores given to stored leads.
 Timestamps are stored in UTC: ``timestamp with time zone`` on PostgreSQL, naive UTC text on SQLite.
 

@@ -1,0 +1,222 @@
+"""Reading and writing CRM data sets: files in, validated contract tables out.
+
+A data set is a folder holding ``leads``, ``events`` and optionally ``goals`` and ``expenses``, each as ``.csv``
+or ``.parquet``. A foreign CRM export is mapped onto the contracts by a :class:`ColumnMapping` (which column
+is which, and optionally which of its values mean which of ours) rather than by code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from leadscore.data.contracts import CONTRACTS, ContractError, CrmData, Problem
+
+TABLES = ("leads", "events", "goals", "expenses")
+REQUIRED_TABLES = ("leads", "events")
+SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass
+class ColumnMapping:
+    """How a foreign export's columns (and values) map onto the contract tables.
+
+    ``columns[table][ours] = theirs`` renames their column to ours; ``values[table][column][theirs] = ours``
+    translates values (e.g. their activity names to our event types); ``timezone`` is the zone of timestamps
+    written without an offset; ``files[table]`` names the file when it is not ``<table>.csv``.
+
+    Examples
+    --------
+    >>> m = ColumnMapping.from_pairs(["events.lead_id=case_id", "events.type=activity"])
+    >>> m.columns["events"]
+    {'lead_id': 'case_id', 'type': 'activity'}
+    """
+
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    values: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"
+    timestamp_format: str | None = None
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[str], *, timezone: str = "UTC") -> ColumnMapping:
+        """Build from ``table.ours=theirs`` strings, as given on the command line."""
+        columns: dict[str, dict[str, str]] = {}
+        for pair in pairs:
+            target, sep, source = pair.partition("=")
+            table, dot, ours = target.strip().partition(".")
+            if not sep or not dot or not source.strip():
+                raise ValueError(f"mapping {pair!r} is not of the form table.column=their_column")
+            _check_target(table, ours)
+            columns.setdefault(table, {})[ours] = source.strip()
+        return cls(columns=columns, timezone=timezone)
+
+    @classmethod
+    def from_dict(cls, config: Mapping) -> ColumnMapping:
+        """Build from a config mapping: ``{table: {columns: {...}, values: {...}, file: ...}, timezone: ...}``."""
+        mapping = cls(timezone=config.get("timezone", "UTC"), timestamp_format=config.get("timestamp_format"))
+        for table, spec in config.items():
+            if table in ("timezone", "timestamp_format"):
+                continue
+            if table not in TABLES:
+                raise ValueError(f"unknown table {table!r} in mapping; expected one of {list(TABLES)}")
+            spec = spec or {}
+            unknown = set(spec) - {"columns", "values", "file"}
+            if unknown:
+                raise ValueError(f"unknown key(s) {sorted(unknown)} under {table!r}; use columns, values, file")
+            for ours in spec.get("columns", {}) or {}:
+                _check_target(table, ours)
+            mapping.columns[table] = dict(spec.get("columns", {}) or {})
+            mapping.values[table] = {k: dict(v) for k, v in (spec.get("values", {}) or {}).items()}
+            if spec.get("file"):
+                mapping.files[table] = spec["file"]
+        return mapping
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ColumnMapping:
+        """Read a YAML (or JSON) mapping file."""
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh) or {}
+        if not isinstance(config, Mapping):
+            raise ValueError(f"mapping file {path} must hold a mapping of tables, not {type(config).__name__}")
+        return cls.from_dict(config)
+
+    def merged(self, other: ColumnMapping) -> ColumnMapping:
+        """This mapping with ``other``'s entries taking precedence (command-line pairs over a file)."""
+        out = ColumnMapping(
+            columns={t: dict(c) for t, c in self.columns.items()},
+            values={t: dict(v) for t, v in self.values.items()},
+            files={**self.files, **other.files},
+            timezone=other.timezone if other.timezone != "UTC" else self.timezone,
+            timestamp_format=other.timestamp_format or self.timestamp_format,
+        )
+        for table, cols in other.columns.items():
+            out.columns.setdefault(table, {}).update(cols)
+        for table, vals in other.values.items():
+            out.values.setdefault(table, {}).update(vals)
+        return out
+
+    def apply(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rename and translate ``frame`` (a raw ``table`` export) into contract column names and values."""
+        renames = self.columns.get(table, {})
+        missing = [theirs for theirs in renames.values() if theirs not in frame.columns]
+        if missing:
+            raise ContractError(
+                Problem(table, theirs, (), f"mapped column {theirs!r} not found (columns: {list(frame.columns)})")
+                for theirs in missing
+            )
+        out = frame.rename(columns={theirs: ours for ours, theirs in renames.items()})
+        for column, translation in self.values.get(table, {}).items():
+            if column in out.columns:
+                out[column] = out[column].map(lambda v, t=translation: t.get(v, v) if isinstance(v, str) else v)
+        return out
+
+
+def _check_target(table: str, column: str) -> None:
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r} in mapping; expected one of {list(TABLES)}")
+    contract = CONTRACTS[table]
+    if column not in contract.names and not contract.keep_extra_columns:
+        raise ValueError(f"{table} has no column {column!r}; its columns are {contract.names}")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one CSV or Parquet file as raw values (strings stay strings; nothing parsed yet).
+
+    CSV separators (``,`` or ``;``) are detected; empty fields become missing values.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix not in (".csv", ".txt", ".tsv"):
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    # Everything is read as text: the contracts decide what is a number or a timestamp, and say where not.
+    options = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    if _needs_sniffing(path):
+        options |= {"sep": None, "engine": "python"}
+    try:
+        return pd.read_csv(path, **options)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ContractError([Problem(path.stem, None, (), f"{path} is not a readable CSV file: {err}")]) from err
+
+
+def _needs_sniffing(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline()
+    return header.count(";") > header.count(",") or "\t" in header
+
+
+def find_table_file(folder: Path, table: str, mapping: ColumnMapping | None = None) -> Path | None:
+    """The file holding ``table`` in ``folder``, or None when there is none."""
+    if mapping and table in mapping.files:
+        path = folder / mapping.files[table]
+        if not path.exists():
+            raise FileNotFoundError(f"{path} (the {table} file named in the mapping) does not exist")
+        return path
+    for suffix in SUFFIXES:
+        path = folder / f"{table}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def derive_event_ids(events: pd.DataFrame) -> pd.Series:
+    """Deterministic ids for exports without one: a hash of the row's content, so exact repeats collapse."""
+    content = events.astype("string").fillna("").agg("\x1f".join, axis=1)
+    return content.map(lambda s: "h" + hashlib.blake2b(s.encode(), digest_size=10).hexdigest())
+
+
+def load_dataset(path: str | Path, mapping: ColumnMapping | None = None) -> CrmData:
+    """Load and validate a CRM data set folder.
+
+    Every table's problems are reported together, and nothing is returned unless all of them pass.
+
+    Examples
+    --------
+    >>> data = load_dataset("data/demo")  # doctest: +SKIP
+    >>> data.events.columns[:4].tolist()  # doctest: +SKIP
+    ['event_id', 'lead_id', 'at', 'type']
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder holding leads and events files")
+    mapping = mapping or ColumnMapping()
+    raw: dict[str, pd.DataFrame | None] = {}
+    for table in TABLES:
+        file = find_table_file(folder, table, mapping)
+        if file is None:
+            if table in REQUIRED_TABLES:
+                raise FileNotFoundError(f"{folder} has no {table}.csv or {table}.parquet")
+            raw[table] = None
+            continue
+        raw[table] = mapping.apply(table, read_table(file))
+    events = raw["events"]
+    if events is not None and "event_id" not in events.columns:
+        events = events.assign(event_id=derive_event_ids(events))
+        raw["events"] = events
+    return CrmData.from_frames(raw["leads"], raw["events"], raw["goals"], raw["expenses"], timezone=mapping.timezone)
+
+
+def write_dataset(data: CrmData, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
+    """Write the four tables to ``out_dir`` as ``<table>.csv`` or ``<table>.parquet``; returns the paths."""
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format {fmt!r} is not supported; use csv or parquet")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for table in TABLES:
+        frame: pd.DataFrame = getattr(data, table)
+        path = out / f"{table}.{fmt}"
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        paths[table] = path
+    return paths

@@ -1,0 +1,684 @@
+"""The feature catalogue: every feature's name, meaning, unit and how to say its value to a salesperson.
+
+This module is the one place where a feature is named and described. The feature builder
+(:mod:`leadscore.features.builder`) takes its column names from here, the model's explanations phrase their reasons with
+:func:`describe`, and the docs list :func:`catalogue_frame`.
+
+Three families of names exist:
+
+- fixed features, listed in :data:`FEATURES` (``days_since_last_interaction``, ``email_reply_rate``, ``stage``);
+- activity counts by event type and window, generated from templates: ``{type}_{window}`` for the known event
+  types (``email_replied_30d``), ``other_events_{window}`` for all unknown types together and
+  ``event_{slug}_{window}`` / ``event_{slug}_days_since_last`` for the unknown types chosen as a fixed
+  vocabulary (``extra_types``); the known ones are in :data:`FEATURES` too;
+- static lead attributes (``source`` and any extra column of the leads table), passed through as they are.
+
+:func:`feature_spec` resolves any of them. Bump :data:`CATALOGUE_VERSION` whenever a definition changes, so
+that a model trained on the old definitions is not fed the new ones unknowingly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from leadscore.data.contracts import STAGES
+
+CATALOGUE_VERSION = "1.0"
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+# Known event types that get their own counts, with the noun a salesperson would use (singular, plural).
+# `won` and `lost` are absent on purpose: an open lead has none.
+COUNTED_TYPES: dict[str, tuple[str, str]] = {
+    "email_sent": ("email sent", "emails sent"),
+    "email_opened": ("email opened", "emails opened"),
+    "email_replied": ("email replied", "emails replied"),
+    "call": ("call", "calls"),
+    "meeting_scheduled": ("meeting scheduled", "meetings scheduled"),
+    "meeting_held": ("meeting held", "meetings held"),
+    "meeting_cancelled": ("meeting cancelled", "meetings cancelled"),
+    "meeting_rejected": ("meeting rejected", "meetings rejected"),
+    "web_visit": ("web visit", "web visits"),
+    "form_submitted": ("form submitted", "forms submitted"),
+    "stage_changed": ("stage change", "stage changes"),
+}
+
+# Count windows: suffix -> (days, or None for all history; how to say it).
+WINDOWS: dict[str, tuple[int | None, str]] = {
+    "7d": (7, "in the last 7 days"),
+    "30d": (30, "in the last 30 days"),
+    "90d": (90, "in the last 90 days"),
+    "total": (None, "so far"),
+}
+
+# Lead columns that are not attributes (identity, time, ownership): never passed through as features.
+NON_ATTRIBUTE_LEAD_COLUMNS: tuple[str, ...] = ("lead_id", "created_at", "owner_id")
+# Columns of every feature frame that are not features.
+KEY_COLUMNS: tuple[str, ...] = ("lead_id", "cutoff")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: what it means, its kind and unit, and how to say a value of it in words.
+
+    Attributes
+    ----------
+    name : str
+        The column name in the feature frame.
+    description : str
+        What the feature measures, for the docs.
+    kind : {"numeric", "categorical"}
+        Numeric features are floats or integers; categorical ones are strings.
+    unit : str
+        "days", "count", "ratio", "hours", "minutes", "rank", "flag", "amount" or "" (categories).
+    group : str
+        The family it belongs to: relationship, activity, engagement, calls, meetings, stage, deal, static.
+    say : callable
+        ``say(value) -> str``: the value in a salesperson's words; missing values are handled by ``say`` too.
+    missing : str
+        What a missing value means ("" when the feature is never missing).
+    """
+
+    name: str
+    description: str
+    kind: str
+    unit: str
+    group: str
+    say: Callable[[object], str]
+    missing: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Phrasing helpers: each returns a `say` function.
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    try:
+        return bool(isinstance(value, float) and math.isnan(value)) or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _number(value: float, digits: int = 1) -> str:
+    """Whole numbers without decimals, others rounded to ``digits``."""
+    value = float(value)
+    if value == round(value):
+        return str(int(round(value)))
+    return f"{value:.{digits}f}"
+
+
+def _count(singular: str, plural: str, when: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return f"{plural} {when}: unknown"
+        n = float(value)  # type: ignore[arg-type]
+        noun = singular if n == 1 else plural
+        return f"{_number(n)} {noun} {when}" if n else f"no {plural} {when}"
+
+    return say
+
+
+def _ago(what: str, missing_text: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return missing_text
+        days = float(value)  # type: ignore[arg-type]
+        if days < 1:
+            return f"{what} less than a day ago"
+        return f"{what} {_number(days, 0)} day{'s' if round(days) != 1 else ''} ago"
+
+    return say
+
+
+def _days(template: str, missing_text: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return missing_text
+        days = float(value)  # type: ignore[arg-type]
+        n = _number(days, 0) if days >= 1 else "less than 1"
+        return template.format(n=n, s="s" if days >= 1 and round(days) != 1 else "")
+
+    return say
+
+
+def _rate(template: str, missing_text: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return missing_text
+        return template.format(pct=f"{100 * float(value):.0f}%")  # type: ignore[arg-type]
+
+    return say
+
+
+def _flag(yes: str, no: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return f"unknown whether {yes}"
+        return yes if float(value) else no  # type: ignore[arg-type]
+
+    return say
+
+
+def _quantity(template: str, missing_text: str, digits: int = 1) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return missing_text
+        return template.format(v=_number(float(value), digits))  # type: ignore[arg-type]
+
+    return say
+
+
+def _category(template: str, missing_text: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value) or str(value) == "":
+            return missing_text
+        if isinstance(value, int | float) and not isinstance(value, bool):  # numpy numbers included
+            value = _number(value)
+        return template.format(v=value)
+
+    return say
+
+
+def _momentum(value: object) -> str:
+    if _is_missing(value):
+        return "activity trend unknown"
+    ratio = float(value)  # type: ignore[arg-type]
+    if ratio >= 1.05:
+        return f"activity up {ratio:.1f}x on the previous 30 days"
+    if ratio <= 0.95:
+        return f"activity down to {ratio:.1f}x of the previous 30 days"
+    return "activity steady against the previous 30 days"
+
+
+def _stage_rank(prefix: str) -> Callable[[object], str]:
+    def say(value: object) -> str:
+        if _is_missing(value):
+            return f"{prefix}: unknown"
+        rank = int(float(value))  # type: ignore[arg-type]
+        name = STAGES[rank] if 0 <= rank < len(STAGES) else str(rank)
+        return f"{prefix}: {name} ({rank + 1} of {len(STAGES)})"
+
+    return say
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Templates for generated names.
+
+
+def count_name(event_type: str, window: str) -> str:
+    """The name of the count of a known event type over a window, e.g. ``email_replied_30d``."""
+    if event_type not in COUNTED_TYPES:
+        raise ValueError(f"event type {event_type!r} has no count feature; known: {list(COUNTED_TYPES)}")
+    if window not in WINDOWS:
+        raise ValueError(f"window {window!r} is not one of {list(WINDOWS)}")
+    return f"{event_type}_{window}"
+
+
+def slug(event_type: str) -> str:
+    """A column-safe name for an event type: lower case, runs of other characters turned into ``_``.
+
+    Examples
+    --------
+    >>> slug("Webinar Attended!")
+    'webinar_attended'
+    """
+    text = re.sub(r"[^0-9a-z]+", "_", str(event_type).strip().lower()).strip("_")
+    if not text:
+        raise ValueError(f"event type {event_type!r} gives an empty column name")
+    return text
+
+
+def extra_type_names(event_type: str) -> list[str]:
+    """The columns generated for one unknown event type of the ``extra_types`` vocabulary."""
+    s = slug(event_type)
+    return [f"event_{s}_{w}" for w in WINDOWS] + [f"event_{s}_days_since_last"]
+
+
+def _interaction_counts() -> list[Feature]:
+    out = []
+    for w, (_, when) in WINDOWS.items():
+        out.append(
+            Feature(
+                f"interactions_{w}",
+                f"Events of any type other than a stage change, {when}.",
+                NUMERIC,
+                "count",
+                "activity",
+                _count("interaction", "interactions", when),
+            )
+        )
+    return out
+
+
+def _type_counts() -> list[Feature]:
+    out = []
+    for event_type, (singular, plural) in COUNTED_TYPES.items():
+        for w, (_, when) in WINDOWS.items():
+            out.append(
+                Feature(
+                    count_name(event_type, w),
+                    f"Number of {event_type!r} events {when} (up to the cutoff).",
+                    NUMERIC,
+                    "count",
+                    "activity",
+                    _count(singular, plural, when),
+                )
+            )
+    return out
+
+
+def _other_counts() -> list[Feature]:
+    out = [
+        Feature(
+            f"other_events_{w}",
+            f"Events of types the catalogue does not know, {when}.",
+            NUMERIC,
+            "count",
+            "activity",
+            _count("other event", "other events", when),
+        )
+        for w, (_, when) in WINDOWS.items()
+    ]
+    out.append(
+        Feature(
+            "days_since_last_other_event",
+            "Days from the last event of an unknown type to the cutoff.",
+            NUMERIC,
+            "days",
+            "activity",
+            _ago("last other event", "no other events"),
+            missing="no event of an unknown type yet",
+        )
+    )
+    return out
+
+
+def _extra_type_features(event_type: str) -> list[Feature]:
+    s = slug(event_type)
+    words = s.replace("_", " ")
+    names = extra_type_names(event_type)
+    out = [
+        Feature(
+            name,
+            f"Number of {event_type!r} events {when} (an unknown type in the extra_types vocabulary).",
+            NUMERIC,
+            "count",
+            "activity",
+            _count(f"{words} event", f"{words} events", when),
+        )
+        for name, (_, when) in zip(names, WINDOWS.values(), strict=False)
+    ]
+    out.append(
+        Feature(
+            names[-1],
+            f"Days from the last {event_type!r} event to the cutoff.",
+            NUMERIC,
+            "days",
+            "activity",
+            _ago(f"last {words} event", f"no {words} events"),
+            missing=f"no {event_type!r} event yet",
+        )
+    )
+    return out
+
+
+_FIXED: list[Feature] = [
+    # relationship
+    Feature(
+        "days_since_created",
+        "Days from the lead's creation (the start of the relationship) to the cutoff.",
+        NUMERIC,
+        "days",
+        "relationship",
+        _days("relationship started {n} day{s} ago", "start of the relationship unknown"),
+    ),
+    Feature(
+        "days_since_first_interaction",
+        "Days from the first interaction (any event but a stage change) to the cutoff.",
+        NUMERIC,
+        "days",
+        "relationship",
+        _ago("first interaction", "no interaction yet"),
+        missing="no interaction yet",
+    ),
+    Feature(
+        "days_since_last_interaction",
+        "Days from the last interaction (any event but a stage change) to the cutoff.",
+        NUMERIC,
+        "days",
+        "relationship",
+        _ago("last interaction", "no interaction yet"),
+        missing="no interaction yet",
+    ),
+    Feature(
+        "days_until_next_step",
+        "Days from the cutoff to the earliest future scheduled_for among the scheduling events known at the "
+        "cutoff, ignoring those cancelled or rejected by then.",
+        NUMERIC,
+        "days",
+        "relationship",
+        _days("next step in {n} day{s}", "no next step scheduled"),
+        missing="no next step scheduled",
+    ),
+    Feature(
+        "has_next_step",
+        "1 if a next step (a meeting or call) is scheduled after the cutoff and not cancelled, else 0.",
+        NUMERIC,
+        "flag",
+        "relationship",
+        _flag("a next step is scheduled", "no next step scheduled"),
+    ),
+    # activity
+    *_interaction_counts(),
+    Feature(
+        "activity_momentum",
+        "Interactions in the last 30 days against the 30 days before: (n_0_30 + 1) / (n_30_60 + 1).",
+        NUMERIC,
+        "ratio",
+        "activity",
+        _momentum,
+    ),
+    *_type_counts(),
+    *_other_counts(),
+    # engagement
+    Feature(
+        "email_open_rate",
+        "Emails opened per email sent, all history up to the cutoff.",
+        NUMERIC,
+        "ratio",
+        "engagement",
+        _rate("{pct} of emails opened", "no emails sent yet"),
+        missing="no email sent yet",
+    ),
+    Feature(
+        "email_reply_rate",
+        "Emails replied per email sent, all history up to the cutoff.",
+        NUMERIC,
+        "ratio",
+        "engagement",
+        _rate("{pct} of emails replied", "no emails sent yet"),
+        missing="no email sent yet",
+    ),
+    Feature(
+        "email_reply_hours_mean",
+        "Mean hours from the latest email sent before each reply to the reply.",
+        NUMERIC,
+        "hours",
+        "engagement",
+        _quantity("replies after {v} hours on average", "no replies to a sent email yet"),
+        missing="no reply that follows a sent email yet",
+    ),
+    Feature(
+        "days_since_last_reply",
+        "Days from the last email reply to the cutoff.",
+        NUMERIC,
+        "days",
+        "engagement",
+        _ago("last reply", "no replies yet"),
+        missing="no reply yet",
+    ),
+    # calls
+    Feature(
+        "cold_calls_total",
+        "Calls with subtype 'cold' up to the cutoff.",
+        NUMERIC,
+        "count",
+        "calls",
+        _count("cold call", "cold calls", "so far"),
+    ),
+    Feature(
+        "call_minutes_mean",
+        "Mean call duration in minutes (calls with a known duration).",
+        NUMERIC,
+        "minutes",
+        "calls",
+        _quantity("calls last {v} minutes on average", "no call durations yet"),
+        missing="no call with a duration yet",
+    ),
+    Feature(
+        "call_minutes_total",
+        "Total call duration in minutes.",
+        NUMERIC,
+        "minutes",
+        "calls",
+        _quantity("{v} minutes on the phone so far", "no call time yet", digits=0),
+    ),
+    # meetings
+    Feature(
+        "meeting_show_rate",
+        "Meetings held per meeting scheduled to take place by the cutoff (capped at 1).",
+        NUMERIC,
+        "ratio",
+        "meetings",
+        _rate("{pct} of due meetings held", "no meeting was due yet"),
+        missing="no scheduled meeting was due by the cutoff",
+    ),
+    # stage
+    Feature(
+        "stage",
+        "The stage at the cutoff: that of the last stage change, or 'new' if none.",
+        CATEGORICAL,
+        "",
+        "stage",
+        _category("in stage {v}", "stage unknown"),
+    ),
+    Feature(
+        "stage_rank",
+        "Position of the current stage in the pipeline (0 = new; unknown stage names count as 0).",
+        NUMERIC,
+        "rank",
+        "stage",
+        _stage_rank("current stage"),
+    ),
+    Feature(
+        "stage_rank_max",
+        "Furthest stage reached so far, as a position in the pipeline (0 = new).",
+        NUMERIC,
+        "rank",
+        "stage",
+        _stage_rank("furthest stage reached"),
+    ),
+    Feature(
+        "days_in_stage",
+        "Days since the last stage change (since creation if none).",
+        NUMERIC,
+        "days",
+        "stage",
+        _days("{n} day{s} in the current stage", "time in stage unknown"),
+    ),
+    # deal
+    Feature(
+        "deal_amount",
+        "The last deal value known at the cutoff (from any event with an amount).",
+        NUMERIC,
+        "amount",
+        "deal",
+        _quantity("deal worth {v}", "no deal value yet", digits=0),
+        missing="no deal value yet",
+    ),
+    # static
+    Feature(
+        "source",
+        "Where the lead came from (a static attribute of the lead).",
+        CATEGORICAL,
+        "",
+        "static",
+        _category("source: {v}", "source unknown"),
+        missing="source not recorded",
+    ),
+]
+
+#: Every fixed feature (and the generated counts of known types), by name, in frame order.
+FEATURES: dict[str, Feature] = {f.name: f for f in _FIXED}
+if len(FEATURES) != len(_FIXED):  # pragma: no cover - a catalogue bug, caught at import
+    raise RuntimeError("duplicate feature name in the catalogue")
+
+
+#: Context features (:mod:`leadscore.features.context`): they depend on other leads' outcomes known at the cutoff, so they
+#: are added by an explicit step after the (partition invariant) feature frame is built.
+CONTEXT_FEATURES: dict[str, Feature] = {
+    f.name: f
+    for f in (
+        Feature(
+            "owner_win_rate",
+            "The owner's share of won leads among their leads closed by the cutoff, shrunk towards the team's.",
+            NUMERIC,
+            "ratio",
+            "context",
+            _rate("owner wins {pct} of closed leads", "owner's record unknown"),
+        ),
+        Feature(
+            "owner_closed_leads",
+            "Leads of the same owner won or lost by the cutoff.",
+            NUMERIC,
+            "count",
+            "context",
+            _count("closed lead of the owner", "closed leads of the owner", "so far"),
+        ),
+    )
+}
+
+
+def attribute_feature(name: str, kind: str) -> Feature:
+    """The catalogue entry of a static lead attribute passed through from the leads table."""
+    if kind not in (NUMERIC, CATEGORICAL):
+        raise ValueError(f"kind {kind!r} of attribute {name!r} is not {NUMERIC!r} or {CATEGORICAL!r}")
+    words = name.replace("_", " ")
+    say = (
+        _quantity(f"{words}: {{v}}", f"{words} unknown")
+        if kind == NUMERIC
+        else _category(f"{words}: {{v}}", f"{words} unknown")
+    )
+    return Feature(name, f"Lead attribute {name!r}, passed through from the leads table.", kind, "", "static", say)
+
+
+def _extra_type_of(name: str) -> str | None:
+    match = re.fullmatch(r"event_([0-9a-z_]+?)_(7d|30d|90d|total|days_since_last)", name)
+    return match.group(1) if match else None
+
+
+def feature_spec(name: str, *, kind: str | None = None) -> Feature:
+    """The catalogue entry for any feature name: fixed, generated or a lead attribute.
+
+    Names outside the catalogue and the templates are taken as lead attributes (``kind`` defaults to
+    categorical for them).
+
+    Examples
+    --------
+    >>> feature_spec("email_replied_30d").unit
+    'count'
+    >>> feature_spec("event_webinar_total").group
+    'activity'
+    """
+    if name in FEATURES:
+        return FEATURES[name]
+    if name in CONTEXT_FEATURES:
+        return CONTEXT_FEATURES[name]
+    extra = _extra_type_of(name)
+    if extra is not None:
+        return {f.name: f for f in _extra_type_features(extra)}[name]
+    return attribute_feature(name, kind or CATEGORICAL)
+
+
+def describe(name: str, value: object) -> str:
+    """A feature's value in a salesperson's words.
+
+    Examples
+    --------
+    >>> describe("email_replied_30d", 3)
+    '3 emails replied in the last 30 days'
+    >>> describe("has_next_step", 0)
+    'no next step scheduled'
+    >>> describe("days_since_last_interaction", 12.4)
+    'last interaction 12 days ago'
+    >>> describe("segment", "enterprise")
+    'segment: enterprise'
+    """
+    return feature_spec(name).say(value)
+
+
+def feature_names(extra_types: Sequence[str] = (), attributes: Iterable[str] = ()) -> list[str]:
+    """The feature columns of a frame built with this vocabulary of extra types and these lead attributes.
+
+    The order is the frame's order: fixed and generated features, then the extra types, then the attributes.
+
+    Raises
+    ------
+    ValueError
+        If two names collide (an attribute named like a feature, two extra types with the same slug).
+
+    Examples
+    --------
+    >>> names = feature_names(["webinar"], ["segment"])
+    >>> names[-6:]
+    ['event_webinar_7d', 'event_webinar_30d', 'event_webinar_90d', 'event_webinar_total', \
+'event_webinar_days_since_last', 'segment']
+    """
+    names = list(FEATURES)
+    for event_type in extra_types:
+        names.extend(extra_type_names(event_type))
+    names.extend(attributes)
+    seen: set[str] = set(KEY_COLUMNS) | {"label"}
+    for n in names:
+        if n in seen:
+            raise ValueError(
+                f"feature name {n!r} is used twice (a lead attribute or extra event type named like a feature?)"
+            )
+        seen.add(n)
+    return names
+
+
+def catalogue_frame(extra_types: Sequence[str] = ()) -> pd.DataFrame:
+    """The catalogue as a table (name, group, kind, unit, description, missing), for the docs.
+
+    Examples
+    --------
+    >>> catalogue_frame().columns.tolist()
+    ['name', 'group', 'kind', 'unit', 'description', 'missing']
+    """
+    specs = list(FEATURES.values())
+    for event_type in extra_types:
+        specs.extend(_extra_type_features(event_type))
+    return pd.DataFrame(
+        [
+            {
+                "name": f.name,
+                "group": f.group,
+                "kind": f.kind,
+                "unit": f.unit,
+                "description": f.description,
+                "missing": f.missing,
+            }
+            for f in specs
+        ]
+    )
+
+
+def catalogue_markdown(extra_types: Sequence[str] = ()) -> str:
+    """The catalogue as a Markdown table, for the docs (fixed features, then the context features).
+
+    Examples
+    --------
+    >>> print(catalogue_markdown().splitlines()[2])
+    | days_since_created | relationship | numeric | days | Days from the lead's creation (the start of the \
+relationship) to the cutoff. |  |
+    """
+    table = catalogue_frame(extra_types)
+    context = pd.DataFrame(
+        [
+            {"name": f.name, "group": f.group, "kind": f.kind, "unit": f.unit, "description": f.description}
+            for f in CONTEXT_FEATURES.values()
+        ]
+    )
+    table = pd.concat([table, context], ignore_index=True).fillna("")
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)

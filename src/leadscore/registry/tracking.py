@@ -1,0 +1,156 @@
+"""Logging a training result as an MLflow run and registering its model with the ``challenger`` alias.
+
+A run holds parameters (settings, chosen candidate, data description, catalogue version), every candidate's
+validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the candidate
+table and calibration table, the plots, the training data's description (``mlflow.data``), and the model itself:
+skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature, an input
+example, ``pyfunc_predict_fn="predict_proba"`` and a ``leadscore`` metadata block that the scorer reads.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from leadscore.model.metrics import calibration_table
+from leadscore.registry.card import model_card
+from leadscore.registry.loading import SKOPS_TRUSTED_TYPES
+from leadscore.registry.store import CHALLENGER, EXPERIMENT_NAME, METADATA_KEY, MODEL_NAME, connect
+
+
+def pip_requirements() -> list[str]:
+    """What the logged model needs to be loaded elsewhere, pinned to the versions it was trained with.
+
+    Given explicitly: MLflow would otherwise infer them by loading the model in a subprocess (10 s a run).
+    The leadscore package itself is needed too (its estimators are in the model); it is not on PyPI, so it is
+    not listed here: install it from this repository.
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]
+
+
+def _clean_metrics(metrics: dict[str, float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def _signature_frame(X: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """The first rows with plain dtypes MLflow's schema inference understands (integers as floats)."""
+    example = X.head(rows).copy()
+    for column in example.columns:
+        if not pd.api.types.is_numeric_dtype(example[column]) or pd.api.types.is_bool_dtype(example[column]):
+            example[column] = example[column].astype(object).where(example[column].notna(), None)
+        elif pd.api.types.is_integer_dtype(example[column]):
+            example[column] = example[column].astype("float64")
+    return example
+
+
+def _training_dataset(frame: pd.DataFrame, description: str):
+    """The training data's MLflow description, without MLflow walking every value of every text column.
+
+    ``mlflow.data.from_pandas`` infers the schema value by value (11 s on the 60,000-snapshot demo); here the
+    digest is a vectorised hash of the whole frame and the schema is inferred from its first 1,000 rows.
+    """
+    import hashlib
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    digest = hashlib.md5(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:8]
+    dataset = mlflow.data.from_pandas(frame, targets="label", name=description[:200], digest=digest)
+    dataset.__dict__["schema"] = infer_signature(_signature_frame(frame, 1000)).inputs  # the cached property
+    return dataset
+
+
+@dataclass
+class Registered:
+    """A logged and registered training result, and what the gate decided."""
+
+    version: str
+    run_id: str
+    model_uri: str
+    promoted: bool
+    reason: str
+    comparison: dict[str, float] = field(default_factory=dict)
+
+
+def log_training(
+    result,
+    *,
+    uri: str | None = None,
+    run_name: str | None = None,
+    catalogue_version: str | None = None,
+    extra_types=(),
+    extra_params: dict | None = None,
+) -> Registered:
+    """Log a training result as an MLflow run, register its model and give it the ``challenger`` alias.
+
+    The gate is not applied here (see :func:`register`); ``promoted`` is False.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from leadscore.model.plots import save_plots
+
+    client = connect(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    card = model_card(result, catalogue_version=catalogue_version, extra_types=extra_types)
+    data = result.data
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=run_name) as run:
+        params = {
+            **{k: str(v) for k, v in result.settings.items()},
+            "chosen": card.chosen,
+            "chosen_calibration": card.calibration,
+            "cold_start": str(result.cold_start),
+            "source": data.source,
+            "n_examples": len(data),
+            "n_positives": data.positives,
+            "n_features": data.X.shape[1],
+            "catalogue_version": catalogue_version or "n/a",
+            "validation": "none (cold start)" if result.split is None else result.split.describe()[:480],
+            **(extra_params or {}),
+        }
+        mlflow.log_params(params)
+        if result.chosen is not None:
+            mlflow.log_metrics(_clean_metrics(result.chosen.metrics))
+            for r in result.results:
+                mlflow.log_metrics(_clean_metrics(r.metrics, f"{r.name}.{r.calibration}."))
+            table = calibration_table(result.holdout.y, result.chosen.probabilities)
+            mlflow.log_dict(table.to_dict(orient="list"), "calibration_table.json")
+            mlflow.log_text(result.table().to_csv(index=False), "candidates.csv")
+            with tempfile.TemporaryDirectory() as tmp:
+                for path in save_plots(result, tmp):
+                    mlflow.log_artifact(str(path), "plots")
+        mlflow.log_dict(result.metrics(), "training_summary.json")
+        mlflow.log_input(_training_dataset(data.X.assign(label=data.y), data.description), context="training")
+        mlflow.set_tags({"leadscore.description": data.description, "leadscore.cold_start": str(result.cold_start)})
+        example = _signature_frame(data.X)
+        signature = infer_signature(example, result.model.predict_proba(data.X.head(5)))
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+            serialization_format="skops",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            registered_model_name=MODEL_NAME,
+            metadata={METADATA_KEY: card.to_dict()},
+            pip_requirements=pip_requirements(),
+        )
+    version = str(info.registered_model_version)
+    tags = {
+        "cold_start": str(result.cold_start).lower(),
+        "source": data.source,
+        "chosen": card.chosen,
+        "catalogue_version": catalogue_version or "n/a",
+    }
+    if result.chosen is not None:
+        tags |= {f"holdout_{k}": f"{result.chosen.metrics[k]:.6f}" for k in ("log_loss", "roc_auc", "ece")}
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    return Registered(version, run.info.run_id, f"models:/{MODEL_NAME}/{version}", False, "not gated yet")
