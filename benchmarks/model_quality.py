@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.contracts import CrmData
+from leadscore.data.public import missing_message, shared_data_dir
 from leadscore.features.training_set import build_training_set
 from leadscore.model.leakage import find_leaky_columns
 from leadscore.model.metrics import evaluate
@@ -45,7 +46,7 @@ from leadscore.model.training import train, training_data_from_crm
 from leadscore.simulation.simulator import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-UCI = Path(os.environ.get("LEADSCORE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "uci_bank_marketing"
+UCI = shared_data_dir() / "uci_bank_marketing"
 TRAIN_MONTHS, EXTRA_MONTHS, SEED, REPS = 18, 6, 7, 12
 AUC_RATIO_TARGET, ECE_TARGET = 0.97, 0.02
 NEXT_QUARTER_WEEKS = 13
@@ -221,7 +222,8 @@ def main() -> None:
     args = parser.parse_args()
     out: dict[str, object] = {"benchmark": "model_quality"}
     out["crm"] = crm_part(args.leads)
-    out["uci"] = uci_part() if (UCI / "bank-additional-full.csv").exists() else {"skipped": f"no data at {UCI}"}
+    uci_missing = missing_message("uci_bank_marketing")
+    out["uci"] = uci_part() if uci_missing is None else {"skipped": uci_missing}
     out["train_cli"] = {"skipped": True} if args.skip_cli else cli_part(args.leads)
     validation, future = out["crm"]["validation_period"], out["crm"]["next_quarter_final_model"]
     uci = out["uci"]

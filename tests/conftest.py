@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-# ../shared/data relative to the project root, as the brief lays it out; overridable for other checkouts.
-SHARED_DATA = Path(os.environ.get("LEADSCORE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from leadscore.data.public import DATASETS, missing_message, shared_data_dir
+
+# ../shared/data beside the project, as the brief lays it out; LEADSCORE_SHARED_DATA names another folder.
+SHARED_DATA = shared_data_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the public data sets are not at {SHARED_DATA} (set LEADSCORE_SHARED_DATA)")
+    problems = [message for message in map(missing_message, DATASETS) if message]
+    if problems:
+        pytest.skip(" ".join(problems))
     return SHARED_DATA
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from leadscore import notebooks as nb
 from leadscore.data.contracts import CrmData
+from leadscore.data.public import missing_message, shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -28,8 +29,6 @@ EXPECTED = [
     "04-sales-performance-and-goals.ipynb",
     "05-real-data.ipynb",
 ]
-SHARED_DATA = Path(os.environ.get("LEADSCORE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-BANK_FILE = SHARED_DATA / "uci_bank_marketing" / "bank-additional-full.csv"
 # The small demo the suite runs the notebooks on: big enough for every candidate model to train.
 SMALL_DEMO = {"LEADSCORE_NB_LEADS": "1500", "LEADSCORE_NB_REPS": "12", "LEADSCORE_NB_MONTHS": "9",
               "LEADSCORE_NB_SEED": "7", "LEADSCORE_NB_BANK_ROWS": "10000"}  # fmt: skip
@@ -186,7 +185,7 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         **SMALL_DEMO,
         "LEADSCORE_NB_DATA": str(tmp_path / "demo"),
-        "LEADSCORE_SHARED_DATA": str(SHARED_DATA),
+        "LEADSCORE_SHARED_DATA": str(shared_data_dir()),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
         "LEADSCORE_MODELS_DIR": str(tmp_path / "models"),
     }
@@ -220,8 +219,9 @@ def test_crm_notebooks_run_top_to_bottom_in_order_on_a_small_demo(tmp_path):
 
 @pytest.mark.slow
 def test_real_data_notebook_runs_and_its_guard_catches_duration(tmp_path):
-    if not BANK_FILE.exists():
-        pytest.skip(f"05-real-data needs {BANK_FILE} (set LEADSCORE_SHARED_DATA)")
+    problem = missing_message("uci_bank_marketing")
+    if problem:
+        pytest.skip(f"05-real-data: {problem}")
     executed = _run_all(EXPECTED[4:], tmp_path)
     real = _text(executed["05-real-data.ipynb"])
     assert "column(s) duration look like they give the outcome away" in real

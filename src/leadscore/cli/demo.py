@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -16,10 +17,12 @@ from rich.console import Console
 
 from leadscore.cli import app
 from leadscore.cli.data import load_or_exit
+from leadscore.cli.output import result_table
 from leadscore.data.io import ColumnMapping
 from leadscore.settings import SCOPES, get_settings
 
-console = Console()
+# Wide enough for the candidates' table when the output is not a terminal (logs, CI).
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 LOCAL_KEY_FILE = "local_api_key"
 
@@ -39,7 +42,7 @@ def ensure_champion(data, *, retrain: bool) -> str:
     result, registered = train_and_register(
         labelled, extra_types=extra_types, progress=lambda m: console.print(f"  [dim]{m}[/dim]")
     )
-    console.print(result.table().to_string(index=False))
+    console.print(result_table(result))
     console.print(f"  version {registered.version}: {registered.reason}")
     return resolve_version(CHAMPION)
 

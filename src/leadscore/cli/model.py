@@ -8,45 +8,15 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from leadscore.cli import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
-from leadscore.cli.output import print_json
+from leadscore.cli.output import print_json, result_table
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine
 
 # Wide enough for the candidate table when the output is not a terminal (logs, CI).
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-SHOWN_METRICS: tuple[tuple[str, str], ...] = (
-    ("roc_auc", "ROC AUC"),
-    ("pr_auc", "PR AUC"),
-    ("log_loss", "log loss"),
-    ("brier", "Brier"),
-    ("ece", "ECE"),
-    ("lift_top10", "lift@10%"),
-    ("capture_top10", "capture@10%"),
-    ("lift_top20", "lift@20%"),
-    ("capture_top20", "capture@20%"),
-)
-
-
-def _result_table(result) -> Table:
-    table = Table(title="Candidates on the validation period (best log loss first)")
-    table.add_column("candidate")
-    table.add_column("calibration")
-    for _, title in SHOWN_METRICS:
-        table.add_column(title, justify="right")
-    frame = result.table()
-    for row in frame.itertuples(index=False):
-        style = "bold green" if row.chosen else None
-        cells = [
-            f"{getattr(row, key):.4f}" if key != "lift_top10" and key != "lift_top20" else f"{getattr(row, key):.2f}"
-            for key, _ in SHOWN_METRICS
-        ]
-        table.add_row(row.candidate + (" *" if row.chosen else ""), row.calibration, *cells, style=style)
-    return table
 
 
 @app.command()
@@ -167,7 +137,7 @@ def train(
         console.print("[yellow]Cold start: scores from this model are provisional.[/yellow]")
     else:
         console.print(result.split.describe())
-        console.print(_result_table(result))
+        console.print(result_table(result))
         console.print(
             f"chosen: [bold]{result.chosen.label}[/bold] (lowest validation log loss), refitted on all "
             f"{len(result.data):,} examples in {result.seconds:.1f} s"
