@@ -12,8 +12,9 @@ from mlflow import MlflowClient
 from model_fixtures import labelled
 
 from leadscore import registry
+from leadscore.grades import grades
 from leadscore.model.training import MIN_CLASS_COUNT, train
-from leadscore.serving.scorer import OUTPUT_COLUMNS, Scorer, grades
+from leadscore.serving.scorer import OUTPUT_COLUMNS, Scorer
 
 pytest_plugins = ["model_fixtures"]  # the temporary MLflow stores
 

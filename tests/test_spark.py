@@ -25,7 +25,7 @@ from leadscore.data.contracts import CrmData  # noqa: E402
 from leadscore.data.io import write_dataset  # noqa: E402
 from leadscore.features.builder import build_features  # noqa: E402
 from leadscore.features.training_set import build_training_set  # noqa: E402
-from leadscore.model.training import training_data_from_crm  # noqa: E402
+from leadscore.model.training import labelled_from_training_set, training_data_from_crm  # noqa: E402
 from leadscore.simulation.simulator import simulate  # noqa: E402
 from leadscore.spark import (  # noqa: E402
     SparkCrm,
@@ -37,7 +37,7 @@ from leadscore.spark import (  # noqa: E402
     read_crm,
     training_set,
 )
-from leadscore.spark.training import labelled_from_training_set, top_unknown_types_spark  # noqa: E402
+from leadscore.spark.training import top_unknown_types_spark  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),

@@ -19,6 +19,8 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadscore.grades import DEFAULT_GRADE_CUTOFFS, check_grade_cutoffs
+
 #: The scopes an API key may carry: scoring requests, ingestion from a CRM, reading stored leads and models.
 SCOPES: tuple[str, ...] = ("score", "ingest", "read")
 #: Prefix of a key stored as a hash in a keys file (``sha256:<hex digest of the key>``).
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
     max_batch_size: int = Field(10_000, gt=0, description="Most leads or events accepted in one request.")
     grade_cutoffs: dict[str, float] = Field(
-        default_factory=lambda: {"A": 0.5, "B": 0.25, "C": 0.1},
+        default_factory=lambda: dict(DEFAULT_GRADE_CUTOFFS),
         description="Grade -> lowest probability that earns it, highest first; below every floor a lead gets D.",
     )
     horizon_days: int = Field(90, gt=0, description="Conversion horizon the model predicts.")
@@ -86,9 +88,7 @@ class Settings(BaseSettings):
     @field_validator("grade_cutoffs")
     @classmethod
     def _cutoffs_decrease(cls, cutoffs: dict[str, float]) -> dict[str, float]:
-        floors = list(cutoffs.values())
-        if any(not 0.0 <= v <= 1.0 for v in floors) or any(a <= b for a, b in zip(floors, floors[1:], strict=False)):
-            raise ValueError(f"grade cut-offs must be probabilities in [0, 1], highest first; got {cutoffs}")
+        check_grade_cutoffs(cutoffs.items())
         return cutoffs
 
     @model_validator(mode="after")

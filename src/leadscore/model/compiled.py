@@ -16,8 +16,8 @@ fitted pipeline learned once (medians, scales, coefficients, category codes, the
   every leaf's path attribution (see :mod:`leadscore.model.explain`) is precomputed, so a lead's contributions are a
   sparse sum over the leaves it reaches.
 
-The result is :class:`~leadscore.model.explain.Contributions` equal to :func:`leadscore.model.explain.explain` on the same
-rows (tested to 1e-9 on the log-odds), so probabilities and reasons do not change, only their cost. Models it
+The result is :class:`~leadscore.model.explain.Contributions` equal to :func:`leadscore.model.explain.explain` on the
+same rows (tested to 1e-9 on the log-odds), so probabilities and reasons do not change, only their cost. Models it
 does not know (the naive Bayes reference and cold-start models) are not compiled: :func:`compile_model` returns
 None and the caller explains through the pipeline.
 """
@@ -37,7 +37,17 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.model.calibration import PROB_EPS, TimeCalibratedClassifier
 from leadscore.model.candidates import LogOddsBlend
-from leadscore.model.explain import Contributions, _forest, _logistic_groups
+from leadscore.model.explain import (
+    LOGISTIC_METHOD,
+    TREES_METHOD,
+    Contributions,
+    blend_method,
+    calibration_map,
+    cleaning_key,
+    forest_of,
+    internal_order,
+    logistic_groups,
+)
 from leadscore.model.tabular import CATEGORICAL, FEW_ROWS, TableCleaner, n_rows
 from leadscore.model.threads import scoring_pool, scoring_threads
 
@@ -97,7 +107,7 @@ class _CompiledLogistic:
         model: LogisticRegression = pipeline.named_steps["model"]
         self.features = list(cleaner.kinds_)
         kinds = cleaner.kinds_
-        groups = np.array(_logistic_groups(encode))
+        groups = np.array(logistic_groups(encode))
         position = {f: i for i, f in enumerate(self.features)}
         owner = np.array([position[g] for g in groups])
         weights = model.coef_[0] / scale.scale_ if scale.with_std else model.coef_[0]
@@ -179,7 +189,7 @@ class _CompiledTrees:
         probe = _probe_frame(encode, kinds, categories)
         # The model recodes its categorical inputs once more: probe through both encoders.
         codes = np.asarray(model._preprocess_X(encode.transform(probe), reset=False), dtype=float)
-        internal = self._internal_order(model)
+        internal = internal_order(model)
         self.internal_names = [inputs[i] for i in internal]
         self.tables = {}
         for c, known in categories.items():
@@ -188,7 +198,7 @@ class _CompiledTrees:
                 dict(zip(known, values[: len(known)], strict=True)), values[len(known)], values[len(known) + 1]
             )
         self.known_bitsets, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
-        forest = _forest(model)
+        forest = forest_of(model)
         trees = [iteration[0] for iteration in model._predictors]
         self.leaf_finders = []
         for tree in trees:
@@ -207,12 +217,6 @@ class _CompiledTrees:
         self.baseline = forest.baseline + float(forest.expected[forest.roots].sum())
         self.raw_baseline = forest.baseline
         self.node_value = forest.expected  # at a leaf: the leaf's value
-
-    @staticmethod
-    def _internal_order(model: HistGradientBoostingClassifier) -> np.ndarray:
-        if model.is_categorical_ is None:
-            return np.arange(model.n_features_in_)
-        return np.concatenate([np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)])
 
     @staticmethod
     def _leaf_paths(forest, n_features: int) -> sparse.csr_matrix:
@@ -336,10 +340,9 @@ class CompiledModel:
         done: dict[tuple, dict[str, np.ndarray]] = {}
         out = []
         for weight, part in zip(self.weights, self.parts, strict=True):
-            cleaner = part.cleaner
-            key = (tuple(cleaner.kinds_.items()), tuple(getattr(cleaner, "empty_", ())), tuple(cleaner.placeholders))
+            key = cleaning_key(part.cleaner)
             if key not in done:
-                done[key] = cleaner.converted_columns(X)
+                done[key] = part.cleaner.converted_columns(X)
             out.append((weight, part, done[key]))
         return out
 
@@ -347,7 +350,7 @@ class CompiledModel:
 def _compile_part(model) -> _Part:
     if not isinstance(model, TimeCalibratedClassifier):
         raise TypeError(type(model).__name__)
-    inner = model.estimator_
+    inner, scale, shift, isotonic = calibration_map(model)
     if not isinstance(inner, Pipeline) or "clean" not in inner.named_steps:
         raise TypeError(type(inner).__name__)
     final = inner.steps[-1][1]
@@ -357,12 +360,10 @@ def _compile_part(model) -> _Part:
         compiled = _CompiledTrees(inner)
     else:
         raise TypeError(type(final).__name__)
-    if model.calibrator_ is not None:
-        return _Part(inner.named_steps["clean"], compiled, 1.0, 0.0, model.calibrator_)
-    return _Part(inner.named_steps["clean"], compiled, model.slope_, model.intercept_, None)
+    return _Part(inner.named_steps["clean"], compiled, scale, shift, isotonic)
 
 
-METHOD_NAMES = {_CompiledLogistic: "logistic coefficients", _CompiledTrees: "tree path attribution"}
+METHOD_NAMES = {_CompiledLogistic: LOGISTIC_METHOD, _CompiledTrees: TREES_METHOD}
 
 
 def compile_model(model) -> CompiledModel | None:
@@ -379,9 +380,10 @@ def compile_model(model) -> CompiledModel | None:
             if any(p.compiled.features != parts[0].compiled.features for p in parts):
                 return None
             weights = [float(w) for w in model.weights_]
+            method = blend_method(METHOD_NAMES[type(p.compiled)] for p in parts)
         else:
             parts, weights = [_compile_part(model)], [1.0]
+            method = METHOD_NAMES[type(parts[0].compiled)]
     except TypeError:
         return None
-    method = " + ".join(dict.fromkeys(METHOD_NAMES[type(p.compiled)] for p in parts))
-    return CompiledModel(parts, weights, method if len(parts) == 1 else f"average of {method}")
+    return CompiledModel(parts, weights, method)

@@ -36,6 +36,10 @@ from leadscore.model.candidates import LogOddsBlend
 from leadscore.model.naive_bayes import FrequencyNaiveBayes
 
 TOP_REASONS = 3
+# How each kind of model's contributions are computed (Contributions.method), here and in the compiled form.
+LOGISTIC_METHOD = "logistic coefficients"
+NAIVE_BAYES_METHOD = "naive Bayes log-likelihood ratios"
+TREES_METHOD = "tree path attribution"
 # Contributions smaller than this (in log-odds) are not worth telling a salesperson about.
 MIN_REASON_LOG_ODDS = 0.01
 
@@ -65,7 +69,7 @@ def _logistic(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tuple[np.nda
     z = pipeline.named_steps["scale"].transform(pipeline.named_steps["encode"].transform(cleaned))
     model: LogisticRegression = pipeline.named_steps["model"]
     columns = model.coef_[0] * z
-    groups = _logistic_groups(pipeline.named_steps["encode"])
+    groups = logistic_groups(pipeline.named_steps["encode"])
     features = list(cleaned.columns)
     out = np.zeros((len(X), len(features)))
     position = {f: i for i, f in enumerate(features)}
@@ -73,7 +77,7 @@ def _logistic(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tuple[np.nda
     return out, float(model.intercept_[0]), features
 
 
-def _logistic_groups(encode) -> list[str]:
+def logistic_groups(encode) -> list[str]:
     """The source feature of every column out of the logistic pipeline's ColumnTransformer."""
     groups: list[str] = [""] * sum(s.stop - s.start for s in encode.output_indices_.values())
     for name, transformer, columns in encode.transformers_:
@@ -106,7 +110,7 @@ def _naive_bayes(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tuple[np.
 
 
 @dataclass
-class _Forest:
+class Forest:
     """Every tree of a fitted HistGradientBoostingClassifier in flat arrays, for vectorised path walking."""
 
     roots: np.ndarray
@@ -129,7 +133,8 @@ class _Forest:
 _FORESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _forest(model: HistGradientBoostingClassifier) -> _Forest:
+def forest_of(model: HistGradientBoostingClassifier) -> Forest:
+    """The trees of a fitted binary HistGradientBoostingClassifier as a :class:`Forest` (built once per model)."""
     cached = _FORESTS.get(model)
     if cached is not None:
         return cached
@@ -154,7 +159,7 @@ def _forest(model: HistGradientBoostingClassifier) -> _Forest:
             expected[i] = (cl * expected[left[i]] + cr * expected[right[i]]) / max(cl + cr, 1.0)
     bitsets = [t.raw_left_cat_bitsets for t in trees if len(t.raw_left_cat_bitsets)]
     known, known_row = model._bin_mapper.make_known_categories_bitsets()
-    forest = _Forest(
+    flat = Forest(
         roots=offsets,
         left=np.where(is_leaf, np.arange(len(nodes)), left),
         right=np.where(is_leaf, np.arange(len(nodes)), right),
@@ -171,8 +176,15 @@ def _forest(model: HistGradientBoostingClassifier) -> _Forest:
         depth=int(nodes["depth"].max()),
         baseline=float(np.ravel(model._baseline_prediction)[0]),
     )
-    _FORESTS[model] = forest
-    return forest
+    _FORESTS[model] = flat
+    return flat
+
+
+def internal_order(model: HistGradientBoostingClassifier) -> np.ndarray:
+    """The model's input column of each of its internal columns (it puts the categorical ones first)."""
+    if model.is_categorical_ is None:
+        return np.arange(model.n_features_in_)
+    return np.concatenate([np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)])
 
 
 def _in_bitset(bitsets: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -187,15 +199,8 @@ def tree_path_contributions(model: HistGradientBoostingClassifier, X: np.ndarray
     Returns the contributions (n_samples, n_features_in) and the baseline; their row sums plus the baseline
     equal ``model.decision_function(X)``.
     """
-    forest = _forest(model)
+    forest = forest_of(model)
     Xi = np.asarray(model._preprocess_X(X, reset=False), dtype=float)
-    # The model's internal column order puts categorical features first; map back to its input order.
-    if model.is_categorical_ is None:
-        internal_to_input = np.arange(Xi.shape[1])
-    else:
-        internal_to_input = np.concatenate(
-            [np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)]
-        )
     n, n_trees = Xi.shape[0], len(forest.roots)
     contrib = np.zeros((n, Xi.shape[1]))
     current = np.broadcast_to(forest.roots, (n, n_trees)).copy()
@@ -221,7 +226,7 @@ def tree_path_contributions(model: HistGradientBoostingClassifier, X: np.ndarray
         np.add.at(contrib, (r, feature), forest.expected[child] - forest.expected[node])
         current[open_] = child
     baseline = forest.baseline + float(forest.expected[forest.roots].sum())
-    return contrib[:, np.argsort(internal_to_input)], baseline
+    return contrib[:, np.argsort(internal_order(model))], baseline
 
 
 def _gradient_boosting(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tuple[np.ndarray, float, list[str]]:
@@ -235,6 +240,27 @@ def _gradient_boosting(pipeline: Pipeline, X: pd.DataFrame, cleaned=None) -> tup
     return contrib[:, order], baseline, features
 
 
+def cleaning_key(cleaner) -> tuple:
+    """What a fitted TableCleaner does, as a key: two cleaners with equal keys clean every row alike (a blend's
+    members have equal cleaners, not the same one), so their cleaning is done once."""
+    return tuple(cleaner.kinds_.items()), tuple(getattr(cleaner, "empty_", ())), tuple(cleaner.placeholders)
+
+
+def calibration_map(model) -> tuple[object, float, float, object | None]:
+    """``(pipeline, scale, shift, isotonic)``: the pipeline inside ``model`` and how its calibration maps the
+    pipeline's log-odds: ``scale * log_odds + shift`` (sigmoid, or none: 1 and 0), or an isotonic calibrator."""
+    if not isinstance(model, TimeCalibratedClassifier):
+        return model, 1.0, 0.0, None
+    if model.calibrator_ is not None:
+        return model.estimator_, 1.0, 0.0, model.calibrator_
+    return model.estimator_, model.slope_, model.intercept_, None
+
+
+def blend_method(methods) -> str:
+    """The ``method`` of a blend's contributions from its members' methods."""
+    return "average of " + " + ".join(dict.fromkeys(methods))
+
+
 def _shared_cleaning(members) -> object | None:
     """The members' common first step (TableCleaner), when they all clean the same way; else None."""
     cleaners = []
@@ -244,8 +270,7 @@ def _shared_cleaning(members) -> object | None:
             return None
         cleaners.append(inner.named_steps["clean"])
     first = cleaners[0]
-    same = all(c.kinds_ == first.kinds_ and c.empty_ == first.empty_ for c in cleaners[1:])
-    return first if same else None
+    return first if all(cleaning_key(c) == cleaning_key(first) for c in cleaners[1:]) else None
 
 
 def explain(model, X: pd.DataFrame, cleaned: pd.DataFrame | None = None) -> Contributions:
@@ -272,26 +297,19 @@ def explain(model, X: pd.DataFrame, cleaned: pd.DataFrame | None = None) -> Cont
         parts = [explain(member, X, cleaned) for member in model.estimators_]
         values = sum(w * part.values for w, part in zip(model.weights_, parts, strict=True))
         baseline = float(sum(w * part.baseline for w, part in zip(model.weights_, parts, strict=True)))
-        method = " + ".join(dict.fromkeys(part.method for part in parts))
-        return Contributions(values, baseline, all(part.exact for part in parts), f"average of {method}")
-    scale, shift, exact = 1.0, 0.0, True
-    if isinstance(model, TimeCalibratedClassifier):
-        inner = model.estimator_
-        if model.calibrator_ is not None:
-            exact = False
-        else:
-            scale, shift = model.slope_, model.intercept_
-    else:
-        inner = model
+        method = blend_method(part.method for part in parts)
+        return Contributions(values, baseline, all(part.exact for part in parts), method)
+    inner, scale, shift, isotonic = calibration_map(model)
+    exact = isotonic is None
     if not isinstance(inner, Pipeline):
         raise TypeError(f"cannot explain a {type(inner).__name__}: expected one of the candidate pipelines")
     final = inner.steps[-1][1]
     if isinstance(final, LogisticRegression):
-        values, baseline, features, method = *_logistic(inner, X, cleaned), "logistic coefficients"
+        values, baseline, features, method = *_logistic(inner, X, cleaned), LOGISTIC_METHOD
     elif isinstance(final, FrequencyNaiveBayes):
-        values, baseline, features, method = *_naive_bayes(inner, X, cleaned), "naive Bayes log-likelihood ratios"
+        values, baseline, features, method = *_naive_bayes(inner, X, cleaned), NAIVE_BAYES_METHOD
     elif isinstance(final, HistGradientBoostingClassifier):
-        values, baseline, features, method = *_gradient_boosting(inner, X, cleaned), "tree path attribution"
+        values, baseline, features, method = *_gradient_boosting(inner, X, cleaned), TREES_METHOD
     else:
         raise TypeError(f"cannot explain a pipeline ending in {type(final).__name__}")
     frame = pd.DataFrame(values * scale, columns=features, index=X.index)

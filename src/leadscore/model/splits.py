@@ -9,7 +9,8 @@ no time at all is split at random, and the split then says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,25 @@ class LabelledData:
     @property
     def negatives(self) -> int:
         return int(len(self.y) - self.y.sum())
+
+    def without_features(self, columns: Sequence[str]) -> LabelledData:
+        """These examples without the feature ``columns`` (``--drop``: known leaks, identifiers).
+
+        Examples
+        --------
+        >>> data = LabelledData(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), [0, 1], None, 0.0,
+        ...                     {"a": "numeric", "b": "numeric"}, "table", "none", "example")
+        >>> list(data.without_features(["b"]).X.columns)
+        ['a']
+        """
+        columns = list(columns)
+        absent = [c for c in columns if c not in self.X.columns]
+        if absent:
+            raise ValueError(f"cannot drop {absent}: not features of this data set")
+        if not columns:
+            return self
+        kinds = {k: v for k, v in self.kinds.items() if k not in columns}
+        return replace(self, X=self.X.drop(columns=columns), kinds=kinds)
 
     def subset(self, index: np.ndarray) -> LabelledData:
         """The examples at positions ``index`` (an integer array)."""

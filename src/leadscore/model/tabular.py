@@ -298,8 +298,7 @@ class TableCleaner(TransformerMixin, BaseEstimator):
                 stamps = pd.to_datetime(values, utc=True)
             else:
                 stamps = pd.to_datetime(_text(values, self.placeholders), errors="coerce", format="mixed", utc=True)
-            days = (stamps - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
-            return days.astype("float64")
+            return pd.Series(epoch_days(stamps), index=values.index, dtype="float64")
         # Categories as plain Python strings with NaN for missing: what every scikit-learn encoder accepts.
         text = _text(values, self.placeholders)
         return pd.Series(text.to_numpy(dtype=object, na_value=np.nan), index=values.index, dtype=object)
@@ -314,6 +313,19 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
         return tags
+
+
+def epoch_days(stamps) -> np.ndarray:
+    """UTC timestamps as days (with fractions) since 1970-01-01, as floats (NaT: NaN): the unit of a date column
+    once cleaned and of :attr:`LabelledData.times <leadscore.model.splits.LabelledData>`.
+
+    Examples
+    --------
+    >>> epoch_days(pd.to_datetime(["1970-01-02 12:00", None], utc=True)).tolist()
+    [1.5, nan]
+    """
+    delta = pd.to_datetime(stamps, utc=True) - pd.Timestamp("1970-01-01", tz="UTC")
+    return np.asarray(delta / pd.Timedelta(days=1), dtype=float)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -411,7 +423,7 @@ def load_flat_table(
                 f"time column {time_column!r} has {int(stamps.isna().sum())} missing or unparseable values "
                 f"(rows {(np.flatnonzero(stamps.isna().to_numpy())[:5] + 1).tolist()} ...)"
             )
-        times = ((stamps - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)).to_numpy(float)
+        times = epoch_days(stamps)
         time_kind = "column"
     elif row_order_is_time:
         times = np.arange(len(raw), dtype=float)

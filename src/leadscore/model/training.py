@@ -288,10 +288,13 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
     """Labelled data from a training-set frame (``lead_id, cutoff, label, <features>``), wherever it was built.
 
     Feature kinds come from the catalogue; lead attributes, which arrive as text from CSV exports, are typed once
-    per lead. Used by :func:`training_data_from_crm` and by the Spark engine on the collected frame.
+    per lead. The rows are put in (cutoff, lead_id) order, so that the labelled data does not depend on the order
+    the rows were built in (Spark returns them in no particular order). Used by :func:`training_data_from_crm` and
+    by the Spark engine on the collected frame.
     """
+    frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
     from leadscore.features.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
-    from leadscore.model.tabular import infer_kind
+    from leadscore.model.tabular import epoch_days, infer_kind
 
     features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
     kinds, notes = {}, []
@@ -309,7 +312,7 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
             kinds[name] = kind
     features = list(kinds)
     cutoff = pd.to_datetime(frame["cutoff"], utc=True)
-    times = ((cutoff - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)).to_numpy(float)
+    times = epoch_days(cutoff)
     n_cutoffs = cutoff.nunique()
     return LabelledData(
         X=frame[features].reset_index(drop=True),

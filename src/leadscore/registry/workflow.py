@@ -28,13 +28,7 @@ def crm_training_data(
 
     extra_types = tuple(top_unknown_types(data.events))
     labelled = training_data_from_crm(data, horizon_days=horizon_days, extra_types=extra_types)
-    if drop:
-        absent = [c for c in drop if c not in labelled.X.columns]
-        if absent:
-            raise ValueError(f"cannot drop {absent}: not features of this data set")
-        labelled.X = labelled.X.drop(columns=list(drop))
-        labelled.kinds = {k: v for k, v in labelled.kinds.items() if k not in drop}
-    return labelled, extra_types
+    return labelled.without_features(drop), extra_types
 
 
 def train_and_register(

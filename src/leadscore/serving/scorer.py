@@ -17,13 +17,17 @@ import pandas as pd
 from scipy.special import expit
 
 from leadscore import registry
+from leadscore.grades import (
+    DEFAULT_GRADE_CUTOFFS,
+    batch_percentiles,
+    check_grade_cutoffs,
+    grades,
+    reference_percentiles,
+)
 from leadscore.model.compiled import compile_model
 from leadscore.model.explain import TOP_REASONS, explain, table_phrase, top_reasons
 from leadscore.registry import CHAMPION, ModelCard
 
-# Grade = the first letter whose probability floor the lead reaches; below all of them: D.
-DEFAULT_GRADE_CUTOFFS: tuple[tuple[str, float], ...] = (("A", 0.5), ("B", 0.25), ("C", 0.1))
-LOWEST_GRADE = "D"
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "lead_id",
     "probability",
@@ -36,27 +40,11 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "provisional",
 )
 
-PERCENTILE_TOLERANCE = 1e-9
 # Phrases remembered per scorer: (feature, value) pairs, a few hundred bytes each.
 PHRASE_CACHE_SIZE = 50_000
 
 _CACHE: dict[tuple[str, str], tuple[object, ModelCard]] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-def grades(probability: np.ndarray, cutoffs: Sequence[tuple[str, float]] = DEFAULT_GRADE_CUTOFFS) -> np.ndarray:
-    """Letter grades for probabilities: the first cut-off reached (cut-offs from the highest down), else D.
-
-    Examples
-    --------
-    >>> grades(np.array([0.7, 0.3, 0.12, 0.01])).tolist()
-    ['A', 'B', 'C', 'D']
-    """
-    floors = [floor for _, floor in cutoffs]
-    if any(a <= b for a, b in zip(floors, floors[1:], strict=False)):
-        raise ValueError(f"grade cut-offs must decrease, got {list(cutoffs)}")
-    p = np.asarray(probability, dtype=float)
-    return np.select([p >= floor for floor in floors], [letter for letter, _ in cutoffs], LOWEST_GRADE)
 
 
 def _remembered(phrase: Callable[[str, object], str]) -> Callable[[str, object], str]:
@@ -101,10 +89,9 @@ class Scorer:
         grade_cutoffs: Sequence[tuple[str, float]] = DEFAULT_GRADE_CUTOFFS,
         n_reasons: int = TOP_REASONS,
     ):
-        grades(np.array([0.5]), grade_cutoffs)  # validates the cut-offs
         self.model = model
         self.card = card
-        self.grade_cutoffs = tuple(grade_cutoffs)
+        self.grade_cutoffs = check_grade_cutoffs(grade_cutoffs)
         self.n_reasons = n_reasons
         self.features = list(getattr(model, "feature_names_in_", card.kinds))
         # The same contributions as explain(), from lookup tables instead of the pipeline (much faster per call).
@@ -233,17 +220,14 @@ class Scorer:
                 probability = self.model.predict_proba(X)[:, 1]
             up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
         if percentile_of == "batch":
-            percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100
+            percentile = batch_percentiles(probability)
         else:
-            # The reference scores are the model's own outputs, and a lead's probability may differ from the same
-            # value in its last bits (computed another way): a relative tolerance keeps it on the same step.
-            tolerant = probability * (1 + PERCENTILE_TOLERANCE)
-            percentile = np.searchsorted(self._reference, tolerant, side="right") / len(self._reference) * 100
+            percentile = reference_percentiles(probability, self._reference)
         return {
             "lead_id": ids,
             "probability": probability,
             "grade": grades(probability, self.grade_cutoffs),
-            "percentile": np.round(percentile, 1),
+            "percentile": percentile,
             "reasons_up": up,
             "reasons_down": down,
             "model_version": [self.model_version] * n,

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from leadscore import registry
-from leadscore.serving.scorer import DEFAULT_GRADE_CUTOFFS, grades
+from leadscore.grades import DEFAULT_GRADE_CUTOFFS, check_grade_cutoffs, grades, percent, reference_percentiles
 from leadscore.spark.features import feature_frame
 from leadscore.spark.frames import SparkCrm
 
@@ -98,7 +98,6 @@ def add_probability(features: DataFrame, model_uri: str, info, card: registry.Mo
 
 def _grade_udf(cutoffs: Sequence[tuple[str, float]]):
     cutoffs = tuple(cutoffs)
-    grades(np.array([0.5]), cutoffs)  # validates them on the driver
 
     @F.pandas_udf(T.StringType())
     def grade(probability: pd.Series) -> pd.Series:
@@ -109,8 +108,8 @@ def _grade_udf(cutoffs: Sequence[tuple[str, float]]):
 
 @F.pandas_udf(T.DoubleType())
 def _percent(at_or_below: pd.Series, n: pd.Series) -> pd.Series:
-    """Share of the batch at or below, in percent with one decimal, rounded as the Scorer rounds (numpy)."""
-    return pd.Series(np.round(at_or_below.to_numpy(dtype=float) / n.to_numpy(dtype=float) * 100, 1))
+    """:func:`leadscore.grades.percent`: the share of the batch at or below, as the Scorer computes it."""
+    return pd.Series(percent(at_or_below.to_numpy(dtype=float), n.to_numpy(dtype=float)))
 
 
 def _reference_udf(reference: Sequence[float]):
@@ -118,8 +117,8 @@ def _reference_udf(reference: Sequence[float]):
 
     @F.pandas_udf(T.DoubleType())
     def percentile(probability: pd.Series) -> pd.Series:
-        at = np.searchsorted(quantiles, probability.to_numpy(dtype=float), side="right") / len(quantiles)
-        return pd.Series(np.round(at * 100, 1))
+        """:func:`leadscore.grades.reference_percentiles`, as the Scorer computes it."""
+        return pd.Series(reference_percentiles(probability.to_numpy(dtype=float), quantiles))
 
     return percentile
 
@@ -178,6 +177,7 @@ def score_spark(
     >>> scores = score_spark(read_crm(get_spark(), "data/demo"))  # doctest: +SKIP
     >>> scores.write.parquet("scores.parquet")  # doctest: +SKIP
     """
+    grade_cutoffs = check_grade_cutoffs(grade_cutoffs)  # on the driver, before any work
     version, model_uri, card, info = champion_model(alias, tracking_uri)
     if card.source != "crm":
         raise ValueError(

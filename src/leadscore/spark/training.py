@@ -9,8 +9,8 @@ parameters say that Spark built the set and which share of the leads was kept.
 Sampling is by lead (a hash of ``lead_id``), not by row: a lead kept is kept at every cutoff, so every kept
 lead's run of weekly snapshots stays whole, as it is in the full training set.
 
-:func:`labelled_from_training_set` puts the collected rows in the pandas builder's order and hands them to
-:func:`leadscore.model.training.labelled_from_training_set`, the same step :func:`training_data_from_crm` ends with.
+:func:`leadscore.model.training.labelled_from_training_set`, the step :func:`training_data_from_crm` ends with, turns
+the collected rows (in whatever order Spark returns them) into the same labelled data as the pandas engine.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from leadscore.data.contracts import KNOWN_EVENT_TYPES
 from leadscore.features.catalogue import CATALOGUE_VERSION
 from leadscore.features.training_set import HORIZON_DAYS
-from leadscore.model.splits import LabelledData
-from leadscore.model.training import labelled_from_training_set as labelled_from_pandas_training_set
+from leadscore.model.training import labelled_from_training_set
 from leadscore.spark.features import training_set
 from leadscore.spark.frames import SparkCrm, collect
 
@@ -34,8 +32,8 @@ _SAMPLE_BUCKETS = 1_000_000
 
 
 def top_unknown_types_spark(crm: SparkCrm, k: int = 5) -> tuple[str, ...]:
-    """:func:`leadscore.features.builder.top_unknown_types` over a Spark events table: the ``k`` most frequent event types
-    the catalogue does not know, ties broken by name (one aggregation; the counts come to the driver).
+    """:func:`leadscore.features.builder.top_unknown_types` over a Spark events table: the ``k`` most frequent event
+    types the catalogue does not know, ties broken by name (one aggregation; the counts come to the driver).
 
     Examples
     --------
@@ -51,19 +49,6 @@ def top_unknown_types_spark(crm: SparkCrm, k: int = 5) -> tuple[str, ...]:
         .collect()
     )
     return tuple(str(row["type"]) for row in counts)
-
-
-def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = HORIZON_DAYS) -> LabelledData:
-    """The :class:`~leadscore.model.splits.LabelledData` that :func:`leadscore.model.training.training_data_from_crm`
-    makes of a training set, for a training set built elsewhere (here: on Spark).
-
-    Examples
-    --------
-    >>> labelled = labelled_from_training_set(collect(training_set(crm)))  # doctest: +SKIP
-    """
-    # Spark returns rows in no particular order; the pandas builder's order is by cutoff, then lead.
-    frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
-    return labelled_from_pandas_training_set(frame, horizon_days)
 
 
 def sample_leads(frame: DataFrame, fraction: float, seed: int = 0) -> DataFrame:
@@ -142,13 +127,7 @@ def train_spark(
     frame = collect(sample_leads(snapshots, sample_fraction))
     if max_rows is not None:
         snapshots.unpersist()
-    labelled = labelled_from_training_set(frame, horizon_days)
-    if drop:
-        absent = [c for c in drop if c not in labelled.X.columns]
-        if absent:
-            raise ValueError(f"column(s) {absent} to drop are not features of the training set")
-        labelled.X = labelled.X.drop(columns=list(drop))
-        labelled.kinds = {k: v for k, v in labelled.kinds.items() if k not in drop}
+    labelled = labelled_from_training_set(frame, horizon_days).without_features(drop)
     if sample_fraction < 1:
         labelled.notes.append(f"trained on the snapshots of a {sample_fraction:.3g} sample of the leads (by lead id)")
     result = train(labelled, progress=say, **train_options)
