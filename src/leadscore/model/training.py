@@ -162,7 +162,7 @@ def train(
     Parameters
     ----------
     data : LabelledData
-        From :func:`training_data_from_crm` or :func:`leadscore.model.tabular.load_flat_table`.
+        From :func:`training_data_from_crm` or :func:`leadscore.model.flat_table.load_flat_table`.
     candidates : sequence of str
         Any of "logistic", "gradient_boosting", "naive_bayes", "blend" (the blend's members are fitted and
         reported too).
@@ -184,7 +184,7 @@ def train(
 
     Examples
     --------
-    >>> from leadscore.model.tabular import load_flat_table
+    >>> from leadscore.model.flat_table import load_flat_table
     >>> data = load_flat_table("bank.csv", "y", drop=["duration"], row_order_is_time=True)  # doctest: +SKIP
     >>> result = train(data)  # doctest: +SKIP
     >>> result.chosen.label  # doctest: +SKIP
@@ -291,7 +291,7 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
     per lead. Used by :func:`training_data_from_crm` and by the Spark engine on the collected frame.
     """
     from leadscore.features.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
-    from leadscore.model.tabular import infer_kind
+    from leadscore.model.kinds import infer_kind
 
     features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
     kinds, notes = {}, []
