@@ -38,7 +38,7 @@ LOG_LOSS_TIE = 1e-4
 DEFAULT_HORIZON_DAYS = 90
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CandidateResult:
     """One candidate variant scored on the validation period."""
 
@@ -54,7 +54,7 @@ class CandidateResult:
         return f"{self.name} ({'uncalibrated' if self.calibration == 'none' else self.calibration})"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainingResult:
     """Everything a training run produced: the comparison, the choice and the final model."""
 
@@ -128,7 +128,14 @@ def choose(results: list[CandidateResult]) -> CandidateResult:
 
 def _score(name: str, calibration: str, model, holdout: LabelledData, seconds: float) -> CandidateResult:
     proba = model.predict_proba(holdout.X)[:, 1]
-    return CandidateResult(name, calibration, evaluate(holdout.y, proba), proba, seconds, model)
+    return CandidateResult(
+        name=name,
+        calibration=calibration,
+        metrics=evaluate(holdout.y, proba),
+        probabilities=proba,
+        seconds=seconds,
+        model=model,
+    )
 
 
 def _fit(estimator, calibration: str, data: LabelledData) -> TimeCalibratedClassifier:
@@ -143,7 +150,18 @@ def _cold_start(data: LabelledData, settings, leaks, notes, started: float) -> T
         f"{MIN_CLASS_COUNT} of one kind); a smoothed naive Bayes model was fitted and its scores are provisional",
     ]
     model = TimeCalibratedClassifier(cold_start_pipeline(data.kinds), method="none").fit(data.X, data.y)
-    return TrainingResult(data, None, [], None, model, True, leaks, settings, notes, time.perf_counter() - started)
+    return TrainingResult(
+        data=data,
+        split=None,
+        results=[],
+        chosen=None,
+        model=model,
+        cold_start=True,
+        leaks=leaks,
+        settings=settings,
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def train(
@@ -260,7 +278,16 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
     say(f"chosen: {chosen.label}; refitting on all {len(data)} examples")
     final = clone(chosen.model).fit(data.X, data.y, times=data.times)
     return TrainingResult(
-        data, split, results, chosen, final, False, leaks, settings, notes, time.perf_counter() - started
+        data=data,
+        split=split,
+        results=results,
+        chosen=chosen,
+        model=final,
+        cold_start=False,
+        leaks=leaks,
+        settings=settings,
+        notes=notes,
+        seconds=time.perf_counter() - started,
     )
 
 
