@@ -4,7 +4,8 @@ Start-up (the lifespan) upgrades the database schema, opens the engine, loads th
 (and starts watching its alias); shutting down stops the watch and closes the engine. Everything except the
 health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
-Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or ``uvicorn --factory leadscore.api.main:create_app``.
+Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or
+``uvicorn --factory leadscore.api.main:create_app``.
 """
 
 from __future__ import annotations

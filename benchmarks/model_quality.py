@@ -39,9 +39,9 @@ import pandas as pd
 from leadscore.data.contracts import CrmData
 from leadscore.data.public import missing_message, shared_data_dir
 from leadscore.features.training_set import build_training_set
+from leadscore.model.flat_table import load_flat_table
 from leadscore.model.leakage import find_leaky_columns
 from leadscore.model.metrics import evaluate
-from leadscore.model.tabular import load_flat_table
 from leadscore.model.training import train, training_data_from_crm
 from leadscore.simulation.simulator import simulate
 

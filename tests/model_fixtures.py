@@ -46,7 +46,16 @@ def synthetic_table(n: int = 2000, seed: int = 0, *, strength: float = 1.0) -> t
 def labelled(n: int = 2000, seed: int = 0, *, strength: float = 1.0, horizon: float = 0.0) -> LabelledData:
     """The synthetic table as labelled data in time order (one example per day)."""
     X, y = synthetic_table(n, seed, strength=strength)
-    return LabelledData(X, y, np.arange(n, dtype=float), horizon, dict(KINDS), "table", "row order", "synthetic")
+    return LabelledData(
+        X=X,
+        y=y,
+        times=np.arange(n, dtype=float),
+        horizon=horizon,
+        kinds=dict(KINDS),
+        source="table",
+        time_kind="row order",
+        description="synthetic",
+    )
 
 
 def fresh_store(template: Path, tmp_path: Path) -> str:

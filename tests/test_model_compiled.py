@@ -12,9 +12,10 @@ from sklearn.base import clone
 
 from leadscore.model.calibration import TimeCalibratedClassifier
 from leadscore.model.candidates import LogOddsBlend, gradient_boosting_pipeline, logistic_pipeline, naive_bayes_pipeline
+from leadscore.model.cleaning import EMPTY_CATEGORY, TableCleaner
 from leadscore.model.compiled import compile_model
 from leadscore.model.explain import MIN_REASON_LOG_ODDS, Contributions, explain, table_phrase, top_reasons
-from leadscore.model.tabular import EMPTY_CATEGORY, TableCleaner, load_flat_table
+from leadscore.model.flat_table import load_flat_table
 from leadscore.model.threads import limited_threads
 from leadscore.model.training import train
 from leadscore.registry import REFERENCE_QUANTILES, ModelCard, model_card

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.model.tabular import TableCleaner, infer_kind, load_flat_table, target_labels
+from leadscore.model.cleaning import TableCleaner
+from leadscore.model.flat_table import load_flat_table, target_labels
+from leadscore.model.kinds import infer_kind
 
 
 def raw_table() -> pd.DataFrame:

@@ -94,7 +94,14 @@ def rows_seen(pipeline) -> int:
 def test_a_log_loss_tie_goes_to_the_better_calibrated_variant():
     def variant(calibration, log_loss, ece):
         metrics = {"log_loss": log_loss, "ece": ece}
-        return CandidateResult("logistic", calibration, metrics, np.array([]), 0.0, None)
+        return CandidateResult(
+            name="logistic",
+            calibration=calibration,
+            metrics=metrics,
+            probabilities=np.array([]),
+            seconds=0.0,
+            model=None,
+        )
 
     raw, calibrated, other = variant("none", 0.25910, 0.012), variant("sigmoid", 0.25912, 0.010), variant("x", 0.3, 0)
     assert choose([raw, calibrated, other]) is calibrated

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from leadscore.data.contracts import EVENTS, GOALS, LEADS, ContractError, CrmData, validate
 from leadscore.store import EventConflictError, Repository, UnknownLeadError
+from leadscore.store.engine import create_engine, run_in_write_transaction
 
 pytest_plugins = ["api_fixtures"]
 
@@ -246,3 +249,50 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     repo.engine.dispose()
+
+
+def _locked() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+
+def test_a_transient_error_retries_the_transaction_with_doubling_waits(tmp_path, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        if len(calls) < 3:
+            raise _locked()
+        return "stored"
+
+    assert run_in_write_transaction(engine, work) == "stored"
+    assert waits == [0.05, 0.1]
+
+
+def test_a_transaction_locked_on_every_attempt_raises_the_database_error(tmp_path, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+
+    def work(conn):
+        raise _locked()
+
+    with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+        run_in_write_transaction(engine, work, attempts=4)
+    assert waits == [0.05, 0.1, 0.2]
+
+
+def test_errors_that_are_not_transient_are_not_retried(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("slept before re-raising a permanent error"))
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        run_in_write_transaction(engine, work)
+    assert len(calls) == 1

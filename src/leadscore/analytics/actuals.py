@@ -40,7 +40,7 @@ def check_metric(metric: str) -> str:
     return metric
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Points:
     """One metric as timestamps (int64 ns), amounts, and who each counts for.
 
@@ -58,7 +58,7 @@ class Points:
             return self
         code = self.reps.get_indexer([scope])[0]
         keep = self.rep == code if code >= 0 else np.zeros(len(self.rep), dtype=bool)
-        return Points(self.at[keep], self.amount[keep], self.rep[keep], self.reps)
+        return Points(at=self.at[keep], amount=self.amount[keep], rep=self.rep[keep], reps=self.reps)
 
     def total(self, lo: int, hi: int) -> float:
         """Sum of the amounts at ``lo <= at < hi`` (nanoseconds)."""
@@ -99,18 +99,18 @@ def metric_points(data: CrmData, metric: str, *, as_of=None, encoded: Encoded | 
         out = outcomes(data, resolve_as_of(data, as_of))
         out = out[(out["outcome"] == "won").to_numpy()]
         amount = np.nan_to_num(out["amount"].to_numpy(dtype="float64")) if metric == "revenue" else np.ones(len(out))
-        return Points(as_ns(out["closed_at"]), amount, enc.attribute_closings(out), enc.reps)
+        return Points(at=as_ns(out["closed_at"]), amount=amount, rep=enc.attribute_closings(out), reps=enc.reps)
     if metric == "expenses":
         ex = data.expenses
         codes, names = pd.factorize(ex["rep_id"])  # an expense without a rep is the team's only
         reps = enc.reps.union(pd.Index(names, dtype=object)) if len(names) else enc.reps
         rep = take(reps.get_indexer(names), codes)
-        return Points(as_ns(ex["at"]), ex["amount"].to_numpy(dtype="float64"), rep, reps)
+        return Points(at=as_ns(ex["at"]), amount=ex["amount"].to_numpy(dtype="float64"), rep=rep, reps=reps)
     if metric == "new_leads":
         leads = data.leads
-        return Points(as_ns(leads["created_at"]), np.ones(len(leads)), enc.owner, enc.reps)
+        return Points(at=as_ns(leads["created_at"]), amount=np.ones(len(leads)), rep=enc.owner, reps=enc.reps)
     mask = enc.is_type(EVENT_METRICS[metric])
-    return Points(enc.at[mask], np.ones(int(mask.sum())), enc.rep[mask], enc.reps)
+    return Points(at=enc.at[mask], amount=np.ones(int(mask.sum())), rep=enc.rep[mask], reps=enc.reps)
 
 
 def actuals(

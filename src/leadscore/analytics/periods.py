@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadscore.data.times import DAY_NS
+
 PERIODS: tuple[str, ...] = ("day", "week", "month")
-DAY_NS = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
 
 

@@ -79,7 +79,7 @@ def train(
     extra_types: tuple[str, ...] = ()
     try:
         if table is not None:
-            from leadscore.model.tabular import load_flat_table
+            from leadscore.model.flat_table import load_flat_table
 
             if not target:
                 raise typer.BadParameter("--table needs --target COLUMN")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -53,20 +54,23 @@ TEAM_SCOPE = "team"
 
 MAX_ERRORS_SHOWN = 10
 
+# What a contract column holds.
+ColumnType = Literal["str", "timestamp", "float"]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Column:
     """One column of a contract table."""
 
     name: str
-    kind: str  # "str", "timestamp", "float"
+    kind: ColumnType
     required: bool
     description: str
     non_negative: bool = False
     allowed: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableContract:
     """A canonical table: its columns, its unique key and whether extra columns are kept."""
 
@@ -91,61 +95,98 @@ class TableContract:
 
 
 LEADS = TableContract(
-    "leads",
-    (
-        Column("lead_id", "str", True, "Unique identifier of the lead."),
-        Column("created_at", "timestamp", True, "When the relationship started (UTC)."),
-        Column("owner_id", "str", False, "The salesperson who owns the lead."),
-        Column("source", "str", False, "Where the lead came from (web, referral, event, ...)."),
+    name="leads",
+    columns=(
+        Column(name="lead_id", kind="str", required=True, description="Unique identifier of the lead."),
+        Column(name="created_at", kind="timestamp", required=True, description="When the relationship started (UTC)."),
+        Column(name="owner_id", kind="str", required=False, description="The salesperson who owns the lead."),
+        Column(
+            name="source",
+            kind="str",
+            required=False,
+            description="Where the lead came from (web, referral, event, ...).",
+        ),
     ),
     key=("lead_id",),
     keep_extra_columns=True,  # segment, country, company size, ...: they become static features
 )
 
 EVENTS = TableContract(
-    "events",
-    (
-        Column("event_id", "str", True, "Unique identifier; the idempotency key for ingestion."),
-        Column("lead_id", "str", True, "The lead the event belongs to."),
-        Column("at", "timestamp", True, "When the event happened (UTC)."),
-        Column("type", "str", True, "email_sent, call, meeting_held, stage_changed, won, lost, or any other."),
-        Column("rep_id", "str", False, "The salesperson who acted."),
-        Column("duration_s", "float", False, "Length of a call or meeting in seconds.", non_negative=True),
-        Column("scheduled_for", "timestamp", False, "When a scheduled meeting or call is to take place."),
-        Column("stage", "str", False, "The new stage of a stage_changed event."),
-        Column("amount", "float", False, "Deal value of a won deal or a stage change.", non_negative=True),
-        Column("subtype", "str", False, "A refinement: 'cold' for cold calls, the reason of a lost deal."),
+    name="events",
+    columns=(
+        Column(
+            name="event_id",
+            kind="str",
+            required=True,
+            description="Unique identifier; the idempotency key for ingestion.",
+        ),
+        Column(name="lead_id", kind="str", required=True, description="The lead the event belongs to."),
+        Column(name="at", kind="timestamp", required=True, description="When the event happened (UTC)."),
+        Column(
+            name="type",
+            kind="str",
+            required=True,
+            description="email_sent, call, meeting_held, stage_changed, won, lost, or any other.",
+        ),
+        Column(name="rep_id", kind="str", required=False, description="The salesperson who acted."),
+        Column(
+            name="duration_s",
+            kind="float",
+            required=False,
+            description="Length of a call or meeting in seconds.",
+            non_negative=True,
+        ),
+        Column(
+            name="scheduled_for",
+            kind="timestamp",
+            required=False,
+            description="When a scheduled meeting or call is to take place.",
+        ),
+        Column(name="stage", kind="str", required=False, description="The new stage of a stage_changed event."),
+        Column(
+            name="amount",
+            kind="float",
+            required=False,
+            description="Deal value of a won deal or a stage change.",
+            non_negative=True,
+        ),
+        Column(
+            name="subtype",
+            kind="str",
+            required=False,
+            description="A refinement: 'cold' for cold calls, the reason of a lost deal.",
+        ),
     ),
     key=("event_id",),
 )
 
 GOALS = TableContract(
-    "goals",
-    (
-        Column("metric", "str", True, "What is counted.", allowed=GOAL_METRICS),
-        Column("period", "str", True, "day, week or month.", allowed=GOAL_PERIODS),
-        Column("target", "float", True, "The target per period.", non_negative=True),
-        Column("start", "timestamp", True, "First day the target applies (UTC)."),
-        Column("scope", "str", False, "'team' or a salesperson's id."),
+    name="goals",
+    columns=(
+        Column(name="metric", kind="str", required=True, description="What is counted.", allowed=GOAL_METRICS),
+        Column(name="period", kind="str", required=True, description="day, week or month.", allowed=GOAL_PERIODS),
+        Column(name="target", kind="float", required=True, description="The target per period.", non_negative=True),
+        Column(name="start", kind="timestamp", required=True, description="First day the target applies (UTC)."),
+        Column(name="scope", kind="str", required=False, description="'team' or a salesperson's id."),
     ),
     key=("metric", "period", "scope", "start"),
 )
 
 EXPENSES = TableContract(
-    "expenses",
-    (
-        Column("at", "timestamp", True, "When the money was spent (UTC)."),
-        Column("amount", "float", True, "How much was spent.", non_negative=True),
-        Column("rep_id", "str", False, "The salesperson it is attributed to."),
-        Column("campaign", "str", False, "The campaign it is attributed to."),
-        Column("category", "str", False, "ads, events, tools, travel, ..."),
+    name="expenses",
+    columns=(
+        Column(name="at", kind="timestamp", required=True, description="When the money was spent (UTC)."),
+        Column(name="amount", kind="float", required=True, description="How much was spent.", non_negative=True),
+        Column(name="rep_id", kind="str", required=False, description="The salesperson it is attributed to."),
+        Column(name="campaign", kind="str", required=False, description="The campaign it is attributed to."),
+        Column(name="category", kind="str", required=False, description="ads, events, tools, travel, ..."),
     ),
 )
 
 CONTRACTS: dict[str, TableContract] = {c.name: c for c in (LEADS, EVENTS, GOALS, EXPENSES)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Problem:
     """One thing wrong with an input table."""
 
@@ -252,7 +293,12 @@ def validate(
     missing = [c for c in contract.required if c not in frame.columns]
     if missing:
         raise ContractError(
-            Problem(name, c, (), f"required column {c!r} is missing (columns present: {list(frame.columns)})")
+            Problem(
+                table=name,
+                column=c,
+                rows=(),
+                message=f"required column {c!r} is missing (columns present: {list(frame.columns)})",
+            )
             for c in missing
         )
 
@@ -268,22 +314,32 @@ def validate(
         raw = out[col.name]
         blank = _blank(raw)
         if col.required and blank.any():
-            problems.append(Problem(name, col.name, _rows(blank), "a required value is missing"))
+            problems.append(
+                Problem(table=name, column=col.name, rows=_rows(blank), message="a required value is missing")
+            )
         if col.kind == "timestamp":
             parsed = _to_utc(raw.where(~blank), timezone, timestamp_format)
             bad = parsed.isna() & ~blank
             if bad.any():
                 examples = ", ".join(repr(str(v)) for v in raw[bad].head(3))
-                problems.append(Problem(name, col.name, _rows(bad), f"unparseable timestamp (e.g. {examples})"))
+                problems.append(
+                    Problem(
+                        table=name, column=col.name, rows=_rows(bad), message=f"unparseable timestamp (e.g. {examples})"
+                    )
+                )
             out[col.name] = parsed.astype("datetime64[ns, UTC]")
         elif col.kind == "float":
             numbers = pd.to_numeric(raw.where(~blank), errors="coerce").astype("float64")
             bad = numbers.isna() & ~blank
             if bad.any():
                 examples = ", ".join(repr(str(v)) for v in raw[bad].head(3))
-                problems.append(Problem(name, col.name, _rows(bad), f"not a number (e.g. {examples})"))
+                problems.append(
+                    Problem(table=name, column=col.name, rows=_rows(bad), message=f"not a number (e.g. {examples})")
+                )
             if col.non_negative and (numbers < 0).any():
-                problems.append(Problem(name, col.name, _rows(numbers < 0), "must not be negative"))
+                problems.append(
+                    Problem(table=name, column=col.name, rows=_rows(numbers < 0), message="must not be negative")
+                )
             out[col.name] = numbers
         else:
             text = raw.where(~blank).astype("str")
@@ -292,7 +348,12 @@ def validate(
                 if bad.any():
                     seen = sorted({str(v) for v in text[bad]})[:5]
                     problems.append(
-                        Problem(name, col.name, _rows(bad), f"unknown value(s) {seen}; allowed: {list(col.allowed)}")
+                        Problem(
+                            table=name,
+                            column=col.name,
+                            rows=_rows(bad),
+                            message=f"unknown value(s) {seen}; allowed: {list(col.allowed)}",
+                        )
                     )
             out[col.name] = text
 
@@ -327,7 +388,9 @@ def _deduplicate(contract: TableContract, frame: pd.DataFrame) -> tuple[pd.DataF
     positions = np.flatnonzero(~exact.to_numpy())[clash.to_numpy()]
     values = deduped.loc[clash, key].astype("string").agg("/".join, axis=1).unique()[:5]
     message = f"duplicate {'/'.join(key)} with different content: {list(values)}"
-    return deduped, [Problem(contract.name, "/".join(key), tuple(int(p) + 1 for p in positions), message)]
+    return deduped, [
+        Problem(table=contract.name, column="/".join(key), rows=tuple(int(p) + 1 for p in positions), message=message)
+    ]
 
 
 def check_events_reference_leads(events: pd.DataFrame, leads: pd.DataFrame) -> None:
@@ -335,7 +398,13 @@ def check_events_reference_leads(events: pd.DataFrame, leads: pd.DataFrame) -> N
     unknown = ~events["lead_id"].isin(leads["lead_id"])
     if unknown.any():
         ids = sorted(set(events.loc[unknown, "lead_id"]))[:5]
-        raise ContractError([Problem("events", "lead_id", _rows(unknown), f"event for an unknown lead: {ids}")])
+        raise ContractError(
+            [
+                Problem(
+                    table="events", column="lead_id", rows=_rows(unknown), message=f"event for an unknown lead: {ids}"
+                )
+            ]
+        )
 
 
 def empty(contract: TableContract) -> pd.DataFrame:

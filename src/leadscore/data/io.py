@@ -107,7 +107,12 @@ class ColumnMapping:
         missing = [theirs for theirs in renames.values() if theirs not in frame.columns]
         if missing:
             raise ContractError(
-                Problem(table, theirs, (), f"mapped column {theirs!r} not found (columns: {list(frame.columns)})")
+                Problem(
+                    table=table,
+                    column=theirs,
+                    rows=(),
+                    message=f"mapped column {theirs!r} not found (columns: {list(frame.columns)})",
+                )
                 for theirs in missing
             )
         out = frame.rename(columns={theirs: ours for ours, theirs in renames.items()})
@@ -144,7 +149,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **options)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ContractError([Problem(path.stem, None, (), f"{path} is not a readable CSV file: {err}")]) from err
+        raise ContractError(
+            [Problem(table=path.stem, column=None, rows=(), message=f"{path} is not a readable CSV file: {err}")]
+        ) from err
 
 
 def _needs_sniffing(path: Path) -> bool:

@@ -10,8 +10,8 @@ scheduled it is at or before the cutoff; a ``meeting_cancelled`` / ``meeting_rej
 removes the scheduling events of the same lead with the same ``scheduled_for`` made at or before it. When two
 events of a lead share a timestamp, the later row counts as the later event.
 
-Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is then
-a handful of numpy passes over the events known at it: one ``np.bincount`` over ``(lead, type slot, time
+Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is
+then a handful of numpy passes over the events known at it: one ``np.bincount`` over ``(lead, type slot, time
 bucket)`` gives every count for every window, one ``np.maximum.at`` over ``(lead, type slot)`` every recency.
 No per-lead Python and no pandas groupby on strings.
 

@@ -1,3 +1,4 @@
+# Over 400 lines because it is a table: one entry per feature, read top to bottom (the phrasing is in phrases.py).
 """The feature catalogue: every feature's name, meaning, unit and how to say its value to a salesperson.
 
 This module is the one place where a feature is named and described. The feature builder
@@ -19,19 +20,23 @@ that a model trained on the old definitions is not fed the new ones unknowingly.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
-from leadscore.data.contracts import STAGES
+from leadscore.features.phrases import ago, category, count, days, flag, momentum, quantity, rate, stage_rank
 
 CATALOGUE_VERSION = "1.0"
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
+# What a feature holds, its unit and its family: closed sets, checked by type checkers.
+FeatureKind = Literal["numeric", "categorical"]
+Unit = Literal["days", "count", "ratio", "hours", "minutes", "rank", "flag", "amount", ""]
+Group = Literal["relationship", "activity", "engagement", "calls", "meetings", "stage", "deal", "static", "context"]
+NUMERIC: FeatureKind = "numeric"
+CATEGORICAL: FeatureKind = "categorical"
 
 # Known event types that get their own counts, with the noun a salesperson would use (singular, plural).
 # `won` and `lost` are absent on purpose: an open lead has none.
@@ -63,7 +68,7 @@ NON_ATTRIBUTE_LEAD_COLUMNS: tuple[str, ...] = ("lead_id", "created_at", "owner_i
 KEY_COLUMNS: tuple[str, ...] = ("lead_id", "cutoff")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Feature:
     """One feature: what it means, its kind and unit, and how to say a value of it in words.
 
@@ -78,7 +83,7 @@ class Feature:
     unit : str
         "days", "count", "ratio", "hours", "minutes", "rank", "flag", "amount" or "" (categories).
     group : str
-        The family it belongs to: relationship, activity, engagement, calls, meetings, stage, deal, static.
+        The family it belongs to: relationship, activity, engagement, calls, meetings, stage, deal, static, context.
     say : callable
         ``say(value) -> str``: the value in a salesperson's words; missing values are handled by ``say`` too.
     missing : str
@@ -87,126 +92,11 @@ class Feature:
 
     name: str
     description: str
-    kind: str
-    unit: str
-    group: str
+    kind: FeatureKind
+    unit: Unit
+    group: Group
     say: Callable[[object], str]
     missing: str = ""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Phrasing helpers: each returns a `say` function.
-
-
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value)) or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _number(value: float, digits: int = 1) -> str:
-    """Whole numbers without decimals, others rounded to ``digits``."""
-    value = float(value)
-    if value == round(value):
-        return str(int(round(value)))
-    return f"{value:.{digits}f}"
-
-
-def _count(singular: str, plural: str, when: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return f"{plural} {when}: unknown"
-        n = float(value)  # type: ignore[arg-type]
-        noun = singular if n == 1 else plural
-        return f"{_number(n)} {noun} {when}" if n else f"no {plural} {when}"
-
-    return say
-
-
-def _ago(what: str, missing_text: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return missing_text
-        days = float(value)  # type: ignore[arg-type]
-        if days < 1:
-            return f"{what} less than a day ago"
-        return f"{what} {_number(days, 0)} day{'s' if round(days) != 1 else ''} ago"
-
-    return say
-
-
-def _days(template: str, missing_text: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return missing_text
-        days = float(value)  # type: ignore[arg-type]
-        n = _number(days, 0) if days >= 1 else "less than 1"
-        return template.format(n=n, s="s" if days >= 1 and round(days) != 1 else "")
-
-    return say
-
-
-def _rate(template: str, missing_text: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return missing_text
-        return template.format(pct=f"{100 * float(value):.0f}%")  # type: ignore[arg-type]
-
-    return say
-
-
-def _flag(yes: str, no: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return f"unknown whether {yes}"
-        return yes if float(value) else no  # type: ignore[arg-type]
-
-    return say
-
-
-def _quantity(template: str, missing_text: str, digits: int = 1) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return missing_text
-        return template.format(v=_number(float(value), digits))  # type: ignore[arg-type]
-
-    return say
-
-
-def _category(template: str, missing_text: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value) or str(value) == "":
-            return missing_text
-        if isinstance(value, int | float) and not isinstance(value, bool):  # numpy numbers included
-            value = _number(value)
-        return template.format(v=value)
-
-    return say
-
-
-def _momentum(value: object) -> str:
-    if _is_missing(value):
-        return "activity trend unknown"
-    ratio = float(value)  # type: ignore[arg-type]
-    if ratio >= 1.05:
-        return f"activity up {ratio:.1f}x on the previous 30 days"
-    if ratio <= 0.95:
-        return f"activity down to {ratio:.1f}x of the previous 30 days"
-    return "activity steady against the previous 30 days"
-
-
-def _stage_rank(prefix: str) -> Callable[[object], str]:
-    def say(value: object) -> str:
-        if _is_missing(value):
-            return f"{prefix}: unknown"
-        rank = int(float(value))  # type: ignore[arg-type]
-        name = STAGES[rank] if 0 <= rank < len(STAGES) else str(rank)
-        return f"{prefix}: {name} ({rank + 1} of {len(STAGES)})"
-
-    return say
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -247,12 +137,12 @@ def _interaction_counts() -> list[Feature]:
     for w, (_, when) in WINDOWS.items():
         out.append(
             Feature(
-                f"interactions_{w}",
-                f"Events of any type other than a stage change, {when}.",
-                NUMERIC,
-                "count",
-                "activity",
-                _count("interaction", "interactions", when),
+                name=f"interactions_{w}",
+                description=f"Events of any type other than a stage change, {when}.",
+                kind=NUMERIC,
+                unit="count",
+                group="activity",
+                say=count("interaction", "interactions", when),
             )
         )
     return out
@@ -264,12 +154,12 @@ def _type_counts() -> list[Feature]:
         for w, (_, when) in WINDOWS.items():
             out.append(
                 Feature(
-                    count_name(event_type, w),
-                    f"Number of {event_type!r} events {when} (up to the cutoff).",
-                    NUMERIC,
-                    "count",
-                    "activity",
-                    _count(singular, plural, when),
+                    name=count_name(event_type, w),
+                    description=f"Number of {event_type!r} events {when} (up to the cutoff).",
+                    kind=NUMERIC,
+                    unit="count",
+                    group="activity",
+                    say=count(singular, plural, when),
                 )
             )
     return out
@@ -278,23 +168,23 @@ def _type_counts() -> list[Feature]:
 def _other_counts() -> list[Feature]:
     out = [
         Feature(
-            f"other_events_{w}",
-            f"Events of types the catalogue does not know, {when}.",
-            NUMERIC,
-            "count",
-            "activity",
-            _count("other event", "other events", when),
+            name=f"other_events_{w}",
+            description=f"Events of types the catalogue does not know, {when}.",
+            kind=NUMERIC,
+            unit="count",
+            group="activity",
+            say=count("other event", "other events", when),
         )
         for w, (_, when) in WINDOWS.items()
     ]
     out.append(
         Feature(
-            "days_since_last_other_event",
-            "Days from the last event of an unknown type to the cutoff.",
-            NUMERIC,
-            "days",
-            "activity",
-            _ago("last other event", "no other events"),
+            name="days_since_last_other_event",
+            description="Days from the last event of an unknown type to the cutoff.",
+            kind=NUMERIC,
+            unit="days",
+            group="activity",
+            say=ago("last other event", "no other events"),
             missing="no event of an unknown type yet",
         )
     )
@@ -307,23 +197,23 @@ def _extra_type_features(event_type: str) -> list[Feature]:
     names = extra_type_names(event_type)
     out = [
         Feature(
-            name,
-            f"Number of {event_type!r} events {when} (an unknown type in the extra_types vocabulary).",
-            NUMERIC,
-            "count",
-            "activity",
-            _count(f"{words} event", f"{words} events", when),
+            name=name,
+            description=f"Number of {event_type!r} events {when} (an unknown type in the extra_types vocabulary).",
+            kind=NUMERIC,
+            unit="count",
+            group="activity",
+            say=count(f"{words} event", f"{words} events", when),
         )
         for name, (_, when) in zip(names, WINDOWS.values(), strict=False)
     ]
     out.append(
         Feature(
-            names[-1],
-            f"Days from the last {event_type!r} event to the cutoff.",
-            NUMERIC,
-            "days",
-            "activity",
-            _ago(f"last {words} event", f"no {words} events"),
+            name=names[-1],
+            description=f"Days from the last {event_type!r} event to the cutoff.",
+            kind=NUMERIC,
+            unit="days",
+            group="activity",
+            say=ago(f"last {words} event", f"no {words} events"),
             missing=f"no {event_type!r} event yet",
         )
     )
@@ -333,185 +223,185 @@ def _extra_type_features(event_type: str) -> list[Feature]:
 _FIXED: list[Feature] = [
     # relationship
     Feature(
-        "days_since_created",
-        "Days from the lead's creation (the start of the relationship) to the cutoff.",
-        NUMERIC,
-        "days",
-        "relationship",
-        _days("relationship started {n} day{s} ago", "start of the relationship unknown"),
+        name="days_since_created",
+        description="Days from the lead's creation (the start of the relationship) to the cutoff.",
+        kind=NUMERIC,
+        unit="days",
+        group="relationship",
+        say=days("relationship started {n} day{s} ago", "start of the relationship unknown"),
     ),
     Feature(
-        "days_since_first_interaction",
-        "Days from the first interaction (any event but a stage change) to the cutoff.",
-        NUMERIC,
-        "days",
-        "relationship",
-        _ago("first interaction", "no interaction yet"),
+        name="days_since_first_interaction",
+        description="Days from the first interaction (any event but a stage change) to the cutoff.",
+        kind=NUMERIC,
+        unit="days",
+        group="relationship",
+        say=ago("first interaction", "no interaction yet"),
         missing="no interaction yet",
     ),
     Feature(
-        "days_since_last_interaction",
-        "Days from the last interaction (any event but a stage change) to the cutoff.",
-        NUMERIC,
-        "days",
-        "relationship",
-        _ago("last interaction", "no interaction yet"),
+        name="days_since_last_interaction",
+        description="Days from the last interaction (any event but a stage change) to the cutoff.",
+        kind=NUMERIC,
+        unit="days",
+        group="relationship",
+        say=ago("last interaction", "no interaction yet"),
         missing="no interaction yet",
     ),
     Feature(
-        "days_until_next_step",
-        "Days from the cutoff to the earliest future scheduled_for among the scheduling events known at the "
-        "cutoff, ignoring those cancelled or rejected by then.",
-        NUMERIC,
-        "days",
-        "relationship",
-        _days("next step in {n} day{s}", "no next step scheduled"),
+        name="days_until_next_step",
+        description="Days from the cutoff to the earliest future scheduled_for among the scheduling events known at "
+        "the cutoff, ignoring those cancelled or rejected by then.",
+        kind=NUMERIC,
+        unit="days",
+        group="relationship",
+        say=days("next step in {n} day{s}", "no next step scheduled"),
         missing="no next step scheduled",
     ),
     Feature(
-        "has_next_step",
-        "1 if a next step (a meeting or call) is scheduled after the cutoff and not cancelled, else 0.",
-        NUMERIC,
-        "flag",
-        "relationship",
-        _flag("a next step is scheduled", "no next step scheduled"),
+        name="has_next_step",
+        description="1 if a next step (a meeting or call) is scheduled after the cutoff and not cancelled, else 0.",
+        kind=NUMERIC,
+        unit="flag",
+        group="relationship",
+        say=flag("a next step is scheduled", "no next step scheduled"),
     ),
     # activity
     *_interaction_counts(),
     Feature(
-        "activity_momentum",
-        "Interactions in the last 30 days against the 30 days before: (n_0_30 + 1) / (n_30_60 + 1).",
-        NUMERIC,
-        "ratio",
-        "activity",
-        _momentum,
+        name="activity_momentum",
+        description="Interactions in the last 30 days against the 30 days before: (n_0_30 + 1) / (n_30_60 + 1).",
+        kind=NUMERIC,
+        unit="ratio",
+        group="activity",
+        say=momentum,
     ),
     *_type_counts(),
     *_other_counts(),
     # engagement
     Feature(
-        "email_open_rate",
-        "Emails opened per email sent, all history up to the cutoff.",
-        NUMERIC,
-        "ratio",
-        "engagement",
-        _rate("{pct} of emails opened", "no emails sent yet"),
+        name="email_open_rate",
+        description="Emails opened per email sent, all history up to the cutoff.",
+        kind=NUMERIC,
+        unit="ratio",
+        group="engagement",
+        say=rate("{pct} of emails opened", "no emails sent yet"),
         missing="no email sent yet",
     ),
     Feature(
-        "email_reply_rate",
-        "Emails replied per email sent, all history up to the cutoff.",
-        NUMERIC,
-        "ratio",
-        "engagement",
-        _rate("{pct} of emails replied", "no emails sent yet"),
+        name="email_reply_rate",
+        description="Emails replied per email sent, all history up to the cutoff.",
+        kind=NUMERIC,
+        unit="ratio",
+        group="engagement",
+        say=rate("{pct} of emails replied", "no emails sent yet"),
         missing="no email sent yet",
     ),
     Feature(
-        "email_reply_hours_mean",
-        "Mean hours from the latest email sent before each reply to the reply.",
-        NUMERIC,
-        "hours",
-        "engagement",
-        _quantity("replies after {v} hours on average", "no replies to a sent email yet"),
+        name="email_reply_hours_mean",
+        description="Mean hours from the latest email sent before each reply to the reply.",
+        kind=NUMERIC,
+        unit="hours",
+        group="engagement",
+        say=quantity("replies after {v} hours on average", "no replies to a sent email yet"),
         missing="no reply that follows a sent email yet",
     ),
     Feature(
-        "days_since_last_reply",
-        "Days from the last email reply to the cutoff.",
-        NUMERIC,
-        "days",
-        "engagement",
-        _ago("last reply", "no replies yet"),
+        name="days_since_last_reply",
+        description="Days from the last email reply to the cutoff.",
+        kind=NUMERIC,
+        unit="days",
+        group="engagement",
+        say=ago("last reply", "no replies yet"),
         missing="no reply yet",
     ),
     # calls
     Feature(
-        "cold_calls_total",
-        "Calls with subtype 'cold' up to the cutoff.",
-        NUMERIC,
-        "count",
-        "calls",
-        _count("cold call", "cold calls", "so far"),
+        name="cold_calls_total",
+        description="Calls with subtype 'cold' up to the cutoff.",
+        kind=NUMERIC,
+        unit="count",
+        group="calls",
+        say=count("cold call", "cold calls", "so far"),
     ),
     Feature(
-        "call_minutes_mean",
-        "Mean call duration in minutes (calls with a known duration).",
-        NUMERIC,
-        "minutes",
-        "calls",
-        _quantity("calls last {v} minutes on average", "no call durations yet"),
+        name="call_minutes_mean",
+        description="Mean call duration in minutes (calls with a known duration).",
+        kind=NUMERIC,
+        unit="minutes",
+        group="calls",
+        say=quantity("calls last {v} minutes on average", "no call durations yet"),
         missing="no call with a duration yet",
     ),
     Feature(
-        "call_minutes_total",
-        "Total call duration in minutes.",
-        NUMERIC,
-        "minutes",
-        "calls",
-        _quantity("{v} minutes on the phone so far", "no call time yet", digits=0),
+        name="call_minutes_total",
+        description="Total call duration in minutes.",
+        kind=NUMERIC,
+        unit="minutes",
+        group="calls",
+        say=quantity("{v} minutes on the phone so far", "no call time yet", digits=0),
     ),
     # meetings
     Feature(
-        "meeting_show_rate",
-        "Meetings held per meeting scheduled to take place by the cutoff (capped at 1).",
-        NUMERIC,
-        "ratio",
-        "meetings",
-        _rate("{pct} of due meetings held", "no meeting was due yet"),
+        name="meeting_show_rate",
+        description="Meetings held per meeting scheduled to take place by the cutoff (capped at 1).",
+        kind=NUMERIC,
+        unit="ratio",
+        group="meetings",
+        say=rate("{pct} of due meetings held", "no meeting was due yet"),
         missing="no scheduled meeting was due by the cutoff",
     ),
     # stage
     Feature(
-        "stage",
-        "The stage at the cutoff: that of the last stage change, or 'new' if none.",
-        CATEGORICAL,
-        "",
-        "stage",
-        _category("in stage {v}", "stage unknown"),
+        name="stage",
+        description="The stage at the cutoff: that of the last stage change, or 'new' if none.",
+        kind=CATEGORICAL,
+        unit="",
+        group="stage",
+        say=category("in stage {v}", "stage unknown"),
     ),
     Feature(
-        "stage_rank",
-        "Position of the current stage in the pipeline (0 = new; unknown stage names count as 0).",
-        NUMERIC,
-        "rank",
-        "stage",
-        _stage_rank("current stage"),
+        name="stage_rank",
+        description="Position of the current stage in the pipeline (0 = new; unknown stage names count as 0).",
+        kind=NUMERIC,
+        unit="rank",
+        group="stage",
+        say=stage_rank("current stage"),
     ),
     Feature(
-        "stage_rank_max",
-        "Furthest stage reached so far, as a position in the pipeline (0 = new).",
-        NUMERIC,
-        "rank",
-        "stage",
-        _stage_rank("furthest stage reached"),
+        name="stage_rank_max",
+        description="Furthest stage reached so far, as a position in the pipeline (0 = new).",
+        kind=NUMERIC,
+        unit="rank",
+        group="stage",
+        say=stage_rank("furthest stage reached"),
     ),
     Feature(
-        "days_in_stage",
-        "Days since the last stage change (since creation if none).",
-        NUMERIC,
-        "days",
-        "stage",
-        _days("{n} day{s} in the current stage", "time in stage unknown"),
+        name="days_in_stage",
+        description="Days since the last stage change (since creation if none).",
+        kind=NUMERIC,
+        unit="days",
+        group="stage",
+        say=days("{n} day{s} in the current stage", "time in stage unknown"),
     ),
     # deal
     Feature(
-        "deal_amount",
-        "The last deal value known at the cutoff (from any event with an amount).",
-        NUMERIC,
-        "amount",
-        "deal",
-        _quantity("deal worth {v}", "no deal value yet", digits=0),
+        name="deal_amount",
+        description="The last deal value known at the cutoff (from any event with an amount).",
+        kind=NUMERIC,
+        unit="amount",
+        group="deal",
+        say=quantity("deal worth {v}", "no deal value yet", digits=0),
         missing="no deal value yet",
     ),
     # static
     Feature(
-        "source",
-        "Where the lead came from (a static attribute of the lead).",
-        CATEGORICAL,
-        "",
-        "static",
-        _category("source: {v}", "source unknown"),
+        name="source",
+        description="Where the lead came from (a static attribute of the lead).",
+        kind=CATEGORICAL,
+        unit="",
+        group="static",
+        say=category("source: {v}", "source unknown"),
         missing="source not recorded",
     ),
 ]
@@ -522,42 +412,50 @@ if len(FEATURES) != len(_FIXED):  # pragma: no cover - a catalogue bug, caught a
     raise RuntimeError("duplicate feature name in the catalogue")
 
 
-#: Context features (:mod:`leadscore.features.context`): they depend on other leads' outcomes known at the cutoff, so they
-#: are added by an explicit step after the (partition invariant) feature frame is built.
+#: Context features (:mod:`leadscore.features.context`): they depend on other leads' outcomes known at the cutoff,
+#: so they are added by an explicit step after the (partition invariant) feature frame is built.
 CONTEXT_FEATURES: dict[str, Feature] = {
     f.name: f
     for f in (
         Feature(
-            "owner_win_rate",
-            "The owner's share of won leads among their leads closed by the cutoff, shrunk towards the team's.",
-            NUMERIC,
-            "ratio",
-            "context",
-            _rate("owner wins {pct} of closed leads", "owner's record unknown"),
+            name="owner_win_rate",
+            description="The owner's share of won leads among their leads closed by the cutoff, shrunk towards the "
+            "team's.",
+            kind=NUMERIC,
+            unit="ratio",
+            group="context",
+            say=rate("owner wins {pct} of closed leads", "owner's record unknown"),
         ),
         Feature(
-            "owner_closed_leads",
-            "Leads of the same owner won or lost by the cutoff.",
-            NUMERIC,
-            "count",
-            "context",
-            _count("closed lead of the owner", "closed leads of the owner", "so far"),
+            name="owner_closed_leads",
+            description="Leads of the same owner won or lost by the cutoff.",
+            kind=NUMERIC,
+            unit="count",
+            group="context",
+            say=count("closed lead of the owner", "closed leads of the owner", "so far"),
         ),
     )
 }
 
 
-def attribute_feature(name: str, kind: str) -> Feature:
+def attribute_feature(name: str, kind: FeatureKind) -> Feature:
     """The catalogue entry of a static lead attribute passed through from the leads table."""
     if kind not in (NUMERIC, CATEGORICAL):
         raise ValueError(f"kind {kind!r} of attribute {name!r} is not {NUMERIC!r} or {CATEGORICAL!r}")
     words = name.replace("_", " ")
     say = (
-        _quantity(f"{words}: {{v}}", f"{words} unknown")
+        quantity(f"{words}: {{v}}", f"{words} unknown")
         if kind == NUMERIC
-        else _category(f"{words}: {{v}}", f"{words} unknown")
+        else category(f"{words}: {{v}}", f"{words} unknown")
     )
-    return Feature(name, f"Lead attribute {name!r}, passed through from the leads table.", kind, "", "static", say)
+    return Feature(
+        name=name,
+        description=f"Lead attribute {name!r}, passed through from the leads table.",
+        kind=kind,
+        unit="",
+        group="static",
+        say=say,
+    )
 
 
 def _extra_type_of(name: str) -> str | None:

@@ -24,7 +24,6 @@ import pyarrow.compute as pc
 from leadscore.data.contracts import CLOSING_EVENT_TYPES, COLD_CALL_SUBTYPE, STAGES
 from leadscore.features import catalogue
 
-DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
 NEVER = np.iinfo(np.int64).max  # "no such time" for minima (first close, next step)
 NONE_YET = np.iinfo(np.int64).min  # "no such time" for maxima (last interaction); also NaT's integer value
@@ -242,7 +241,7 @@ def prepare_events(leads: pd.DataFrame, events: pd.DataFrame) -> PreparedEvents:
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Events:
     """The events of the leads, in time order (ties in row order), while they are being encoded."""
 
@@ -269,7 +268,7 @@ class _Events:
         type_names: list[str | None] = [*distinct.to_pylist(), None]  # code -1 (a missing type) -> the last
         codes = codes if rows is None else codes[rows]
         codes = np.where(codes < 0, len(type_names) - 1, codes)
-        return cls(events, rows, ev_lead, at, codes, type_names, n_leads)
+        return cls(frame=events, rows=rows, lead=ev_lead, at=at, type=codes, type_names=type_names, n_leads=n_leads)
 
     def is_type(self, *names: str) -> np.ndarray:
         return np.isin(np.asarray(self.type_names, dtype=object), names)[self.type]

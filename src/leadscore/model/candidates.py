@@ -13,7 +13,7 @@
   so their average usually ranks better than either; it stays exactly explainable, since an average of additive
   decompositions is one.
 
-Every pipeline starts with :class:`~leadscore.model.tabular.TableCleaner`, so the logged model takes raw rows.
+Every pipeline starts with :class:`~leadscore.model.cleaning.TableCleaner`, so the logged model takes raw rows.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from leadscore.model.cleaning import TableCleaner
+from leadscore.model.kinds import CATEGORICAL
 from leadscore.model.naive_bayes import FrequencyNaiveBayes
-from leadscore.model.tabular import CATEGORICAL, TableCleaner
 
 CANDIDATES: tuple[str, ...] = ("logistic", "gradient_boosting", "naive_bayes", "blend")
 BLEND_MEMBERS: tuple[str, ...] = ("logistic", "gradient_boosting")

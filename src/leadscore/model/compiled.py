@@ -6,7 +6,7 @@ column, and gradient boosting starts its OpenMP threads for every tree. :func:`c
 fitted pipeline learned once (medians, scales, coefficients, category codes, the trees) into lookup tables, and
 :class:`CompiledModel` then computes the same thing with a few numpy operations per request:
 
-- the table cleaning is the pipeline's own :class:`~leadscore.model.tabular.TableCleaner` (without building a frame);
+- the table cleaning is the pipeline's own :class:`~leadscore.model.cleaning.TableCleaner` (without building a frame);
 - a category's effect (its one-hot columns times their coefficients, or its code for the trees) is looked up
   in a table made by sending every category the encoder knows, a missing value and an unseen one through the
   fitted encoder itself, so unknown and rare categories are treated exactly as the pipeline treats them;
@@ -37,6 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.model.calibration import PROB_EPS, TimeCalibratedClassifier
 from leadscore.model.candidates import LogOddsBlend
+from leadscore.model.cleaning import FEW_ROWS, TableCleaner, n_rows
 from leadscore.model.explain import (
     LOGISTIC_METHOD,
     TREES_METHOD,
@@ -48,7 +49,7 @@ from leadscore.model.explain import (
     internal_order,
     logistic_groups,
 )
-from leadscore.model.tabular import CATEGORICAL, FEW_ROWS, TableCleaner, n_rows
+from leadscore.model.kinds import CATEGORICAL
 from leadscore.model.threads import scoring_pool, scoring_threads
 
 # From this many rows, the trees of a batch are split over the scoring threads (below, a thread hop costs more).

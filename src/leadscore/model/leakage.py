@@ -35,7 +35,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import OrdinalEncoder
 
-from leadscore.model.tabular import CATEGORICAL, TableCleaner
+from leadscore.model.cleaning import TableCleaner
+from leadscore.model.kinds import CATEGORICAL
 from leadscore.model.threads import limited_threads
 
 SINGLE_AUC_LIMIT = 0.95

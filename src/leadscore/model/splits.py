@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 VALIDATION_FRACTION = 0.2
 
+# Where examples come from (CRM snapshots or a flat table), and what gives them their time.
+Source = Literal["crm", "table"]
+TimeKind = Literal["cutoff", "column", "row order", "none"]
 
-@dataclass
+
+@dataclass(kw_only=True)
 class LabelledData:
     """Examples ready for training: features, labels and when each example was taken.
 
@@ -52,8 +57,8 @@ class LabelledData:
     times: np.ndarray | None
     horizon: float
     kinds: dict[str, str]
-    source: str
-    time_kind: str
+    source: Source
+    time_kind: TimeKind
     description: str
     notes: list[str] = field(default_factory=list)
     ids: np.ndarray | None = None
@@ -115,7 +120,7 @@ class LabelledData:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Split:
     """Positions of the training and validation examples, and how they were chosen."""
 
@@ -173,7 +178,7 @@ def time_split(
         index = np.arange(len(y))
         strata = y if min(np.bincount(np.asarray(y, dtype=int), minlength=2)) >= 2 else None
         train, valid = train_test_split(index, test_size=fraction, random_state=random_state, stratify=strata)
-        return Split(np.sort(train), np.sort(valid), False, None, 0)
+        return Split(train=np.sort(train), valid=np.sort(valid), time_ordered=False, valid_start=None, purged=0)
     times = np.asarray(times, dtype=float)
     ordered = np.sort(times)
     start = ordered[min(int(np.floor((1 - fraction) * len(times))), len(times) - 1)]
@@ -188,4 +193,4 @@ def time_split(
             f"no training example ends its {horizon:g}-day label window before the validation period starts; "
             "the data covers too short a time for this horizon"
         )
-    return Split(train, valid, True, float(start), purged)
+    return Split(train=train, valid=valid, time_ordered=True, valid_start=float(start), purged=purged)

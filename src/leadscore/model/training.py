@@ -38,7 +38,7 @@ LOG_LOSS_TIE = 1e-4
 DEFAULT_HORIZON_DAYS = 90
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CandidateResult:
     """One candidate variant scored on the validation period."""
 
@@ -54,7 +54,7 @@ class CandidateResult:
         return f"{self.name} ({'uncalibrated' if self.calibration == 'none' else self.calibration})"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainingResult:
     """Everything a training run produced: the comparison, the choice and the final model."""
 
@@ -128,7 +128,14 @@ def choose(results: list[CandidateResult]) -> CandidateResult:
 
 def _score(name: str, calibration: str, model, holdout: LabelledData, seconds: float) -> CandidateResult:
     proba = model.predict_proba(holdout.X)[:, 1]
-    return CandidateResult(name, calibration, evaluate(holdout.y, proba), proba, seconds, model)
+    return CandidateResult(
+        name=name,
+        calibration=calibration,
+        metrics=evaluate(holdout.y, proba),
+        probabilities=proba,
+        seconds=seconds,
+        model=model,
+    )
 
 
 def _fit(estimator, calibration: str, data: LabelledData) -> TimeCalibratedClassifier:
@@ -143,7 +150,18 @@ def _cold_start(data: LabelledData, settings, leaks, notes, started: float) -> T
         f"{MIN_CLASS_COUNT} of one kind); a smoothed naive Bayes model was fitted and its scores are provisional",
     ]
     model = TimeCalibratedClassifier(cold_start_pipeline(data.kinds), method="none").fit(data.X, data.y)
-    return TrainingResult(data, None, [], None, model, True, leaks, settings, notes, time.perf_counter() - started)
+    return TrainingResult(
+        data=data,
+        split=None,
+        results=[],
+        chosen=None,
+        model=model,
+        cold_start=True,
+        leaks=leaks,
+        settings=settings,
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def train(
@@ -162,7 +180,7 @@ def train(
     Parameters
     ----------
     data : LabelledData
-        From :func:`training_data_from_crm` or :func:`leadscore.model.tabular.load_flat_table`.
+        From :func:`training_data_from_crm` or :func:`leadscore.model.flat_table.load_flat_table`.
     candidates : sequence of str
         Any of "logistic", "gradient_boosting", "naive_bayes", "blend" (the blend's members are fitted and
         reported too).
@@ -184,7 +202,7 @@ def train(
 
     Examples
     --------
-    >>> from leadscore.model.tabular import load_flat_table
+    >>> from leadscore.model.flat_table import load_flat_table
     >>> data = load_flat_table("bank.csv", "y", drop=["duration"], row_order_is_time=True)  # doctest: +SKIP
     >>> result = train(data)  # doctest: +SKIP
     >>> result.chosen.label  # doctest: +SKIP
@@ -260,7 +278,16 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
     say(f"chosen: {chosen.label}; refitting on all {len(data)} examples")
     final = clone(chosen.model).fit(data.X, data.y, times=data.times)
     return TrainingResult(
-        data, split, results, chosen, final, False, leaks, settings, notes, time.perf_counter() - started
+        data=data,
+        split=split,
+        results=results,
+        chosen=chosen,
+        model=final,
+        cold_start=False,
+        leaks=leaks,
+        settings=settings,
+        notes=notes,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -293,8 +320,9 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
     by the Spark engine on the collected frame.
     """
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
+    from leadscore.data.times import epoch_days
     from leadscore.features.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
-    from leadscore.model.tabular import epoch_days, infer_kind
+    from leadscore.model.kinds import infer_kind
 
     features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
     kinds, notes = {}, []

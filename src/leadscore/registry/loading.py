@@ -13,7 +13,7 @@ SKOPS_TRUSTED_TYPES: list[str] = [
     "leadscore.model.calibration.TimeCalibratedClassifier",
     "leadscore.model.candidates.LogOddsBlend",
     "leadscore.model.naive_bayes.FrequencyNaiveBayes",
-    "leadscore.model.tabular.TableCleaner",
+    "leadscore.model.cleaning.TableCleaner",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
     "functools.partial",

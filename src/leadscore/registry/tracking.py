@@ -65,7 +65,7 @@ def _training_dataset(frame: pd.DataFrame, description: str):
     return dataset
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Registered:
     """A logged and registered training result, and what the gate decided."""
 
@@ -153,4 +153,10 @@ def log_training(
     for key, value in tags.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
-    return Registered(version, run.info.run_id, f"models:/{MODEL_NAME}/{version}", False, "not gated yet")
+    return Registered(
+        version=version,
+        run_id=run.info.run_id,
+        model_uri=f"models:/{MODEL_NAME}/{version}",
+        promoted=False,
+        reason="not gated yet",
+    )

@@ -88,7 +88,7 @@ class BusinessClock:
         return np.interp(op_days, self.op, self.grid_s)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LeadDrivers:
     """What sets each lead's transition rates: quality (attributes + latent interest), pace, rep factors."""
 

@@ -66,7 +66,7 @@ ATTRIBUTE_WEIGHT = 1.1  # how much what is known of the lead (source, segment, .
 INTEREST_WEIGHT = 0.3  # how much the latent interest does (it also drives the lead's behaviour)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SimulatedCrm:
     """A simulated CRM data set and its ground truth.
 
@@ -147,7 +147,7 @@ def make_team(n_reps: int, rng: np.random.Generator) -> Team:
     busy = load * n_reps  # 1 = an average share of the leads
     activity = busy**-0.35 * rng.lognormal(0.0, 0.15, n_reps)
     diligence = busy**-0.3 * rng.lognormal(0.0, 0.25, n_reps)
-    return Team(rep_id, skill, load, activity, diligence)
+    return Team(rep_id=rep_id, skill=skill, load=load, activity=activity, diligence=diligence)
 
 
 def make_leads(n: int, team: Team, clock: BusinessClock, end_s: int, rng: np.random.Generator) -> LeadTable:
@@ -194,24 +194,24 @@ def make_leads(n: int, team: Team, clock: BusinessClock, end_s: int, rng: np.ran
     deal = np.array([SEGMENT_DEAL[s] for s in seg_names]) * (company_size / median) ** 0.3
     deal = np.round(deal * rng.lognormal(0.0, 0.35, n), -2)
     pace = np.array([SEGMENT_PACE[s] for s in seg_names])
-    drivers = LeadDrivers(quality, pace, team.skill[owner], team.diligence[owner])
+    drivers = LeadDrivers(quality=quality, pace=pace, skill=team.skill[owner], diligence=team.diligence[owner])
     order = np.argsort(created, kind="stable")  # lead ids follow creation order
     fields = (created, owner, source, segment, country, industry, company_size, campaign)
     created, owner, source, segment, country, industry, company_size, campaign = (f[order] for f in fields)
-    drivers = LeadDrivers(*(getattr(drivers, f)[order] for f in drivers.__dataclass_fields__))
+    drivers = LeadDrivers(**{f: getattr(drivers, f)[order] for f in drivers.__dataclass_fields__})
     return LeadTable(
-        created,
-        owner,
-        source,
-        segment,
-        country,
-        industry,
-        company_size,
-        campaign,
-        campaigns,
-        interest[order],
-        deal[order],
-        drivers,
+        created_s=created,
+        owner=owner,
+        source=source,
+        segment=segment,
+        country=country,
+        industry=industry,
+        company_size=company_size,
+        campaign=campaign,
+        campaigns=campaigns,
+        interest=interest[order],
+        deal_value=deal[order],
+        drivers=drivers,
     )
 
 
@@ -279,6 +279,6 @@ def simulate(
     expenses = make_expenses(leads_df, events, team.rep_id, start_ts, end_ts, rng)
     goals = make_goals(leads_df, events, expenses, team.rep_id, start_ts, end_ts, rng)
     data = CrmData(leads=leads_df, events=events, goals=goals, expenses=expenses)
-    sim = SimulatedCrm(data, pd.DataFrame(), leads, paths, rates, clock)
+    sim = SimulatedCrm(data=data, truth=pd.DataFrame(), leads=leads, paths=paths, rates=rates, clock=clock)
     sim.truth = sim.truth_at(weekly_mondays(start_ts, end_ts))
     return sim

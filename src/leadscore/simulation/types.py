@@ -51,7 +51,7 @@ AD_CAMPAIGNS = (("google_search", 0.5), ("linkedin_ads", 0.3), ("meta_ads", 0.2)
 # A lead's quality (log scale) = QUALITY_SHIFT + ATTRIBUTE_WEIGHT * attribute effects + INTEREST_WEIGHT * interest.
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Team:
     """The salespeople: ids, skill (log scale), share of new leads, activity and diligence."""
 
@@ -62,7 +62,7 @@ class Team:
     diligence: np.ndarray
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LeadTable:
     """The leads as arrays (codes index the attribute tuples above), plus their hidden drivers."""
 

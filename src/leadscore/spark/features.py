@@ -1,10 +1,11 @@
 """Point-in-time features and the training set on Spark, by running the pandas builder per lead-hash bucket.
 
-The pandas builder (:func:`leadscore.features.builder.build_features`, :func:`leadscore.features.training_set.build_training_set`)
-is partition invariant: a lead's rows depend on that lead's history and the cutoff alone (docs/architecture.md). So Spark
-only has to bring each lead's complete history together: leads and events are both keyed by
-``pmod(xxhash64(lead_id), n_buckets)``, co-grouped on that bucket, and each bucket's leads and events go
-through the very same pandas function (``cogroup(...).applyInPandas``). No feature is written twice: the Spark
+The pandas builder (:func:`leadscore.features.builder.build_features`,
+:func:`leadscore.features.training_set.build_training_set`) is partition invariant: a lead's rows depend on that
+lead's history and the cutoff alone (docs/architecture.md). So Spark only has to bring each lead's complete
+history together: leads and events are both keyed by ``pmod(xxhash64(lead_id), n_buckets)``, co-grouped on that
+bucket, and each bucket's leads and events go through the very same pandas function
+(``cogroup(...).applyInPandas``). No feature is written twice: the Spark
 output schema is the pandas builder's own output on empty input, mapped to Spark types.
 
 What is global is computed once on the driver and handed to every bucket: the cutoffs (the weekly grid from

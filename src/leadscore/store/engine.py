@@ -8,13 +8,13 @@ fails to upgrade to a writer. PostgreSQL needs none of this.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.engine import Connection, Engine, make_url
 
 T = TypeVar("T")
@@ -141,12 +141,14 @@ def run_in_write_transaction(
     >>> run_in_write_transaction(engine, lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
     1
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            with write_transaction(engine) as conn:
-                return work(conn)
-        except sa.exc.DBAPIError as err:
-            if attempt == attempts or not is_transient(err):
-                raise
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+    # tenacity: up to `attempts` tries on transient errors, sleeping backoff_s, 2*backoff_s, ... in between.
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=backoff_s, exp_base=2, min=0),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt, write_transaction(engine) as conn:
+            return work(conn)
     raise AssertionError("unreachable")  # pragma: no cover

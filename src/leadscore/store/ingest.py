@@ -71,7 +71,9 @@ def insert_events(bulk: Bulk, events: pd.DataFrame, raw_events: pd.DataFrame, no
     if unknown:
         rows = np.flatnonzero(raw_events["lead_id"].astype(str).isin(unknown).to_numpy()) + 1
         message = f"event for an unknown lead (not in this request and not in the store): {unknown[:10]}"
-        raise ContractError([Problem("events", "lead_id", tuple(int(r) for r in rows), message)])
+        raise ContractError(
+            [Problem(table="events", column="lead_id", rows=tuple(int(r) for r in rows), message=message)]
+        )
 
     columns = ", ".join(EVENTS.names)
     inserted = bulk.execute(

@@ -1,50 +1,38 @@
-"""Flat lead tables: the one-row-per-lead exports with a target column that many CRMs produce.
+"""Cleaning a raw table for a model: :class:`TableCleaner`, the first step of every model pipeline.
 
-A flat table arrives as text. :class:`TableCleaner` decides once what each column is (numeric, boolean, date,
-categorical, or something to drop such as an identifier), treats placeholders such as empty strings and
-"unknown" as missing, and turns the raw text into model-ready columns. It is the first step of every model
-pipeline, so a model logged to MLflow takes the same raw rows at scoring time as it was trained on.
-
-:func:`load_flat_table` reads a file, finds the target and the time order, and returns the :class:`LabelledData`
-that training takes.
+:class:`TableCleaner` decides once what each column is (see :mod:`leadscore.model.kinds`), treats placeholders
+such as empty strings and "unknown" as missing, and turns the raw text into model-ready columns, so a model logged
+to MLflow takes the same raw rows at scoring time as it was trained on. :meth:`TableCleaner.converted_columns` is
+its fast path: the same conversion as arrays by name, for the API and the compiled scorer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from leadscore.model.splits import LabelledData
+from leadscore.data.times import epoch_days
+from leadscore.model.kinds import (
+    BOOLEAN,
+    CATEGORICAL,
+    DATE,
+    FALSE_WORDS,
+    KINDS,
+    NUMERIC,
+    PLACEHOLDERS,
+    TRUE_WORDS,
+    infer_kind,
+    stripped_text,
+)
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
-BOOLEAN = "boolean"
-DATE = "date"
-KINDS: tuple[str, ...] = (NUMERIC, CATEGORICAL, BOOLEAN, DATE)
-
-# Text that means "no value" in real exports (compared lower-cased and stripped).
-PLACEHOLDERS: tuple[str, ...] = ("", "unknown", "n/a", "na", "nan", "null", "?", "-", "#n/a", "not available")
-TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1", "si", "sí", "won", "converted"})
-FALSE_WORDS = frozenset({"no", "n", "false", "f", "0", "lost", "not converted"})
 # The constant a categorical column never filled in during training becomes.
 EMPTY_CATEGORY = "(never filled in)"
 # Up to this many rows, text is converted value by value rather than once per distinct value.
 FEW_ROWS = 8
-# A column is numeric (or a date) when at least this share of its filled values parse as such.
-PARSE_SHARE = 0.98
-# A text column with more distinct values than this share of its rows (and more than 100) is an identifier.
-ID_SHARE = 0.5
-
-
-def _text(values: pd.Series, placeholders: Sequence[str]) -> pd.Series:
-    """Stripped text with placeholders (case-insensitive) and blanks as missing."""
-    text = values.astype("string").str.strip()
-    return text.mask(text.str.lower().isin(list(placeholders)))
 
 
 def _number(text: str | None) -> float:
@@ -55,69 +43,6 @@ def _number(text: str | None) -> float:
         return float(text)
     except ValueError:
         return np.nan
-
-
-def _looks_like_dates(text: pd.Series) -> bool:
-    sample = text.dropna()
-    if sample.empty:
-        return False
-    sample = sample.sample(min(len(sample), 1000), random_state=0) if len(sample) > 1000 else sample
-    # Month or weekday names ("may", "mon") parse as dates in pandas: require digits and a date separator.
-    shaped = sample.str.contains(r"\d{1,4}[-/.]\d{1,2}", regex=True)
-    if shaped.mean() < PARSE_SHARE:
-        return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
-    return bool(parsed.notna().mean() >= PARSE_SHARE)
-
-
-def infer_kind(values: pd.Series, placeholders: Sequence[str] = PLACEHOLDERS) -> tuple[str | None, str]:
-    """The kind of one raw column, or None and the reason it cannot be a feature.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> infer_kind(pd.Series(["1", "2.5", "", "unknown"]))
-    ('numeric', '')
-    >>> infer_kind(pd.Series(["yes", "no", "no"]))
-    ('boolean', '')
-    >>> infer_kind(pd.Series(["a", "a"]))
-    (None, 'a single value')
-    >>> infer_kind(pd.Series(["price", ""]))
-    ('categorical', '')
-    """
-    if pd.api.types.is_bool_dtype(values):
-        return BOOLEAN, ""
-    if pd.api.types.is_numeric_dtype(values):
-        kind = NUMERIC
-        filled = values.dropna()
-        distinct = filled.unique()
-    elif isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        kind = DATE
-        filled = values.dropna()
-        distinct = filled.unique()
-    else:
-        text = _text(values, placeholders)
-        filled = text.dropna()
-        distinct = filled.unique()
-        numbers = pd.to_numeric(filled, errors="coerce")
-        lowered = {str(v).lower() for v in distinct}
-        if len(distinct) == 2 and lowered <= (TRUE_WORDS | FALSE_WORDS) and lowered & TRUE_WORDS:
-            return BOOLEAN, ""
-        if len(filled) and numbers.notna().mean() >= PARSE_SHARE:
-            kind = NUMERIC
-        elif _looks_like_dates(filled):
-            kind = DATE
-        else:
-            kind = CATEGORICAL
-            if len(distinct) > 100 and len(distinct) > ID_SHARE * len(filled):
-                return None, f"an identifier or free text ({len(distinct)} distinct values)"
-    if len(distinct) == 0:
-        return None, "always missing"
-    if len(distinct) == 1:
-        # One value and blanks still says something (filled in or not); one value everywhere says nothing.
-        if len(filled) == len(values):
-            return None, "a single value"
-    return kind, ""
 
 
 def n_rows(X: pd.DataFrame | Mapping[str, np.ndarray]) -> int:
@@ -284,11 +209,11 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         if kind == NUMERIC:
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
                 return values.astype("float64")
-            return pd.to_numeric(_text(values, self.placeholders), errors="coerce").astype("float64")
+            return pd.to_numeric(stripped_text(values, self.placeholders), errors="coerce").astype("float64")
         if kind == BOOLEAN:
             if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
                 return values.astype("float64")
-            lowered = _text(values, self.placeholders).str.lower()
+            lowered = stripped_text(values, self.placeholders).str.lower()
             flags = pd.Series(np.nan, index=values.index, dtype="float64")
             flags[lowered.isin(TRUE_WORDS).fillna(False).to_numpy(bool)] = 1.0
             flags[lowered.isin(FALSE_WORDS).fillna(False).to_numpy(bool)] = 0.0
@@ -297,10 +222,12 @@ class TableCleaner(TransformerMixin, BaseEstimator):
             if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
                 stamps = pd.to_datetime(values, utc=True)
             else:
-                stamps = pd.to_datetime(_text(values, self.placeholders), errors="coerce", format="mixed", utc=True)
+                stamps = pd.to_datetime(
+                    stripped_text(values, self.placeholders), errors="coerce", format="mixed", utc=True
+                )
             return pd.Series(epoch_days(stamps), index=values.index, dtype="float64")
         # Categories as plain Python strings with NaN for missing: what every scikit-learn encoder accepts.
-        text = _text(values, self.placeholders)
+        text = stripped_text(values, self.placeholders)
         return pd.Series(text.to_numpy(dtype=object, na_value=np.nan), index=values.index, dtype=object)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -313,138 +240,3 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
         return tags
-
-
-def epoch_days(stamps) -> np.ndarray:
-    """UTC timestamps as days (with fractions) since 1970-01-01, as floats (NaT: NaN): the unit of a date column
-    once cleaned and of :attr:`LabelledData.times <leadscore.model.splits.LabelledData>`.
-
-    Examples
-    --------
-    >>> epoch_days(pd.to_datetime(["1970-01-02 12:00", None], utc=True)).tolist()
-    [1.5, nan]
-    """
-    delta = pd.to_datetime(stamps, utc=True) - pd.Timestamp("1970-01-01", tz="UTC")
-    return np.asarray(delta / pd.Timedelta(days=1), dtype=float)
-
-
-def _read(path: Path) -> pd.DataFrame:
-    from leadscore.data.io import read_table
-
-    return read_table(path)
-
-
-def target_labels(values: pd.Series, positive: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """The 0/1 labels of a target column, which rows have one, and the value read as positive.
-
-    Without ``positive`` the column must have two values and one of them must read as yes (yes, true, 1,
-    won, converted, ...).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> y, has, pos = target_labels(pd.Series(["no", "yes", ""]))
-    >>> y.tolist(), has.tolist(), pos
-    ([0, 1, 0], [True, True, False], 'yes')
-    """
-    text = _text(values, ("",) + tuple(p for p in PLACEHOLDERS if p))
-    has = text.notna().to_numpy()
-    distinct = sorted({str(v) for v in text.dropna().unique()})
-    if positive is None:
-        if len(distinct) != 2:
-            raise ValueError(
-                f"the target must have exactly two values, found {len(distinct)}: {distinct[:10]} "
-                "(give --positive VALUE to say which one means converted)"
-            )
-        yes = [v for v in distinct if v.lower() in TRUE_WORDS]
-        if len(yes) != 1:
-            raise ValueError(f"cannot tell which target value means converted among {distinct}; give --positive")
-        positive = yes[0]
-    elif positive not in distinct:
-        raise ValueError(f"positive value {positive!r} does not occur in the target; its values are {distinct[:10]}")
-    labels = (text == positive).fillna(False).to_numpy(dtype=int)
-    return labels, has, positive
-
-
-def load_flat_table(
-    path: str | Path,
-    target: str,
-    *,
-    time_column: str | None = None,
-    row_order_is_time: bool = False,
-    drop: Sequence[str] = (),
-    positive: str | None = None,
-    frame: pd.DataFrame | None = None,
-) -> LabelledData:
-    """Read a flat lead table and return its labelled rows, their time order and the inferred column kinds.
-
-    Parameters
-    ----------
-    path : str or Path
-        A CSV (``,`` or ``;`` separated) or Parquet file.
-    target : str
-        The column saying whether the lead converted.
-    time_column : str, optional
-        A date column giving each row's time; validation then uses the latest rows by it. It is not a feature.
-    row_order_is_time : bool, default=False
-        The rows are in time order (oldest first) without a time column: row position is used as time.
-    drop : sequence of str
-        Columns to leave out (known leaks, identifiers, free text).
-    positive : str, optional
-        The target value that means converted, when it is not an obvious yes/true/1.
-    frame : DataFrame, optional
-        The raw table already in memory (``path`` then only names it).
-
-    Without a time column and without ``row_order_is_time`` the rows have no time, and validation falls back to
-    a random split, which the result says.
-
-    Examples
-    --------
-    >>> data = load_flat_table("bank.csv", "y", drop=["duration"], row_order_is_time=True)  # doctest: +SKIP
-    >>> data.time_kind  # doctest: +SKIP
-    'row order'
-    """
-    raw = frame if frame is not None else _read(Path(path))
-    for column in [target, *drop, *([time_column] if time_column else [])]:
-        if column not in raw.columns:
-            raise ValueError(f"column {column!r} is not in {path}; its columns are {list(raw.columns)}")
-    if time_column and row_order_is_time:
-        raise ValueError("give either a time column or row_order_is_time, not both")
-    labels, has_label, positive = target_labels(raw[target], positive)
-    notes = []
-    if not has_label.all():
-        notes.append(f"{int((~has_label).sum())} rows without a target value were left out")
-    raw = raw.loc[has_label].reset_index(drop=True)
-    labels = labels[has_label]
-    if time_column:
-        stamps = pd.to_datetime(_text(raw[time_column], PLACEHOLDERS), errors="coerce", format="mixed", utc=True)
-        if stamps.isna().any():
-            raise ValueError(
-                f"time column {time_column!r} has {int(stamps.isna().sum())} missing or unparseable values "
-                f"(rows {(np.flatnonzero(stamps.isna().to_numpy())[:5] + 1).tolist()} ...)"
-            )
-        times = epoch_days(stamps)
-        time_kind = "column"
-    elif row_order_is_time:
-        times = np.arange(len(raw), dtype=float)
-        time_kind = "row order"
-    else:
-        times = None
-        time_kind = "none"
-        notes.append("the table has no time: validation is a random split, which overstates future accuracy")
-    features = raw.drop(columns=[target, *drop, *([time_column] if time_column else [])])
-    cleaner = TableCleaner().fit(features)
-    for column, reason in cleaner.dropped_.items():
-        notes.append(f"column {column!r} left out: {reason}")
-    return LabelledData(
-        X=features[list(cleaner.kinds_)],
-        y=labels,
-        times=times,
-        horizon=0.0,
-        kinds=dict(cleaner.kinds_),
-        source="table",
-        time_kind=time_kind,
-        description=f"flat table {Path(path).name}, target {target!r} = {positive!r}",
-        notes=notes,
-        ids=None,
-    )
