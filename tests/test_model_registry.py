@@ -80,6 +80,49 @@ def test_every_type_in_a_model_is_trusted_by_name(good, weak):
         assert set(untrusted) <= set(registry.SKOPS_TRUSTED_TYPES)
 
 
+def test_a_model_saved_before_the_stage_folders_still_loads_and_predicts_the_same(good, weak, tmp_path):
+    import io
+    import zipfile
+
+    import skops.io
+
+    from leadscore.registry.loading import RENAMED_MODULES, read_skops_model
+
+    old_name = {new: old for old, new in RENAMED_MODULES.items()}
+    for result in (good, weak):
+        saved = io.BytesIO(skops.io.dumps(result.model))
+        old = io.BytesIO()
+        with zipfile.ZipFile(saved) as archive, zipfile.ZipFile(old, "w") as out:
+            for item in archive.infolist():
+                data = archive.read(item)
+                if item.filename == "schema.json":
+                    text = data.decode()
+                    for new, previous in old_name.items():
+                        text = text.replace(f'"{new}"', f'"{previous}"')
+                    assert any(f'"{previous}"' in text for previous in RENAMED_MODULES), "nothing to rename"
+                    data = text.encode()
+                out.writestr(item, data)
+        path = tmp_path / "model.skops"
+        path.write_bytes(old.getvalue())
+        with pytest.raises(Exception):  # noqa: B017 - skops itself refuses the old names (untrusted or absent)
+            skops.io.load(path, trusted=registry.SKOPS_TRUSTED_TYPES)
+        rows = result.data.X[:50]
+        np.testing.assert_array_equal(read_skops_model(path).predict_proba(rows), result.model.predict_proba(rows))
+
+
+def test_a_model_with_a_type_nobody_trusts_is_still_refused(good, tmp_path):
+    import fractions
+
+    import skops.io
+
+    from leadscore.registry.loading import read_skops_model
+
+    path = tmp_path / "model.skops"
+    path.write_bytes(skops.io.dumps({"model": good.model, "extra": fractions.Fraction(1, 3)}))
+    with pytest.raises(skops.io.exceptions.UntrustedTypesFoundException):
+        read_skops_model(path)
+
+
 def test_gate_both_ways_then_promote_and_rollback(store, good, weak):
     first = registry.register(weak, uri=store)
     assert first.promoted

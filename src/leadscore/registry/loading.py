@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from pathlib import Path
 
 from leadscore.registry.card import ModelCard
@@ -20,6 +23,50 @@ SKOPS_TRUSTED_TYPES: list[str] = [
     "numpy.dtype",
 ]
 
+# Where our estimators lived before the library had one folder per stage (leadscore 0.1): a model saved then
+# names these modules, and is read as if it named the current ones, so a model store survives the upgrade.
+RENAMED_MODULES: dict[str, str] = {
+    "leadscore.calibration": "leadscore.model.calibration",
+    "leadscore.candidates": "leadscore.model.candidates",
+    "leadscore.naive_bayes": "leadscore.model.naive_bayes",
+    "leadscore.tabular": "leadscore.model.cleaning",
+}
+
+
+def _current_module_names(node):
+    """A skops schema with every ``__module__`` of :data:`RENAMED_MODULES` replaced by the current module."""
+    if isinstance(node, dict):
+        renamed = {key: _current_module_names(value) for key, value in node.items()}
+        module = renamed.get("__module__")
+        if isinstance(module, str) and module in RENAMED_MODULES:
+            renamed["__module__"] = RENAMED_MODULES[module]
+        return renamed
+    if isinstance(node, list):
+        return [_current_module_names(value) for value in node]
+    return node
+
+
+def read_skops_model(path: str | Path):
+    """A skops file read with :data:`SKOPS_TRUSTED_TYPES` only, older module names mapped to the current ones.
+
+    The mapping rewrites the file's schema (in memory), never what is trusted: a type outside the list is
+    refused as before.
+    """
+    import skops.io
+
+    content = Path(path).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        current = _current_module_names(schema)
+        if current != schema:
+            rewritten = io.BytesIO()
+            with zipfile.ZipFile(rewritten, "w", compression=zipfile.ZIP_DEFLATED) as out:
+                for item in archive.infolist():
+                    data = json.dumps(current).encode() if item.filename == "schema.json" else archive.read(item)
+                    out.writestr(item, data)
+            content = rewritten.getvalue()
+    return skops.io.loads(content, trusted=SKOPS_TRUSTED_TYPES)
+
 
 def load_version(alias_or_version: str = CHAMPION, uri: str | None = None):
     """Load a registered model (the scikit-learn object) and its :class:`ModelCard`.
@@ -35,7 +82,6 @@ def load_version(alias_or_version: str = CHAMPION, uri: str | None = None):
     'blend'
     """
     import mlflow
-    import skops.io
     import yaml
 
     connect(uri)
@@ -45,6 +91,6 @@ def load_version(alias_or_version: str = CHAMPION, uri: str | None = None):
     flavor = spec["flavors"]["sklearn"]
     if flavor.get("serialization_format") != "skops":
         raise ValueError(f"version {version} is not saved with skops; refusing to unpickle it")
-    model = skops.io.load(local / flavor["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
+    model = read_skops_model(local / flavor["pickled_model"])
     card = ModelCard.from_dict((spec.get("metadata") or {}).get(METADATA_KEY, {}), version)
     return model, card
