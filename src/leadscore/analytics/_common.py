@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadscore.analytics.periods import DAY_NS, PERIODS, as_ns, check_period, check_range, floor, utc
+from leadscore.analytics.periods import PERIODS, as_ns, check_period, check_range, floor, utc
 from leadscore.data.contracts import CrmData
+from leadscore.data.times import DAY_NS
 
 # Columns of the leads table that are not a grouping (identity and time).
 _NOT_GROUPINGS = ("lead_id", "created_at")

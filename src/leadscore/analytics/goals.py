@@ -15,8 +15,9 @@ import pandas as pd
 
 from leadscore.analytics._common import Encoded, days, resolve_as_of, resolve_range, safe_ratio
 from leadscore.analytics.actuals import BUDGET_METRICS, check_metric, metric_points
-from leadscore.analytics.periods import DAY_NS, as_ns, check_period, floor_ns, next_ns, period_starts, utc
+from leadscore.analytics.periods import as_ns, check_period, floor_ns, next_ns, period_starts, utc
 from leadscore.data.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
+from leadscore.data.times import DAY_NS
 
 # The three sums of a goal: this period to date, the whole previous period, the previous one to the same point.
 _WINDOWS = ("actual", "last_period_actual", "last_period_same_point")

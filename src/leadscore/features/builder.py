@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.contracts import CLOSING_EVENT_TYPES, KNOWN_EVENT_TYPES, STAGES
+from leadscore.data.times import DAY_NS
 from leadscore.features import catalogue
 from leadscore.features.history import (
-    DAY_NS,
     NEVER,
     NONE_YET,
     NOT_INTERACTION_TYPES,

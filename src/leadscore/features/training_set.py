@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.contracts import CrmData
+from leadscore.data.times import DAY_NS
 from leadscore.features.builder import features_at
 from leadscore.features.catalogue import CATALOGUE_VERSION
-from leadscore.features.history import DAY_NS, PreparedEvents, cutoff_timestamp, prepare_events
+from leadscore.features.history import PreparedEvents, cutoff_timestamp, prepare_events
 
 HORIZON_DAYS = 90
 _MONDAY = pd.Timestamp("1970-01-05", tz="UTC")  # weekly cutoffs fall on Mondays 00:00 UTC, like the simulator's
