@@ -4,7 +4,8 @@ Start-up (the lifespan) upgrades the database schema, opens the engine, loads th
 (and starts watching its alias); shutting down stops the watch and closes the engine. Everything except the
 health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
-Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or ``uvicorn --factory leadscore.api.main:create_app``.
+Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or
+``uvicorn --factory leadscore.api.main:create_app``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 import leadscore
 from leadscore.api.cache import ScoredTableCache
 from leadscore.api.champion import ModelHolder
-from leadscore.api.deps import check_query_parameters
+from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 
-    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_query_parameters)])
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_repeated_query_parameters)])
     v1.include_router(scores.router)
     v1.include_router(leads.router)
     v1.include_router(ingest.router)
