@@ -1,17 +1,20 @@
 """A small cache for the scored table of open leads, which is costly to build and asked for often.
 
 Entries are keyed by what the table depends on (model version, the store's generation, the cutoff asked for)
-and expire after ``ttl_s``; ingestion through this process bumps the generation, so it is rebuilt on the next
-request. Other processes writing to the same store are seen when the entry expires. One build runs at a time:
-concurrent requests wait for it instead of repeating it.
+and expire after ``ttl_s`` (cachetools' ``TTLCache``); ingestion through this process bumps the generation, so
+it is rebuilt on the next request. Other processes writing to the same store are seen when the entry expires.
+A table is built once per key: concurrent requests for the key being built wait for it instead of repeating it
+(cachetools' ``condition``), while requests for other keys are answered meanwhile; no lock is held during a
+build.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from cachetools import TTLCache, cached
 
 MAX_ENTRIES = 4
 
@@ -34,24 +37,20 @@ class ScoredTableCache:
     def __init__(self, ttl_s: float):
         self.ttl_s = ttl_s
         self.generation = 0
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._tables: TTLCache[Hashable, Any] = TTLCache(maxsize=MAX_ENTRIES, ttl=ttl_s)
+        # The key holds the generation, so a build that was running when the store changed is kept under the
+        # old generation, where no request looks any more.
+        self._get = cached(
+            self._tables,
+            key=lambda key, build: (self.generation, key),
+            condition=threading.Condition(),
+        )(lambda key, build: build())
 
     def invalidate(self) -> None:
         """The store changed: rebuild on the next request."""
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
+        self.generation += 1
+        self._get.cache_clear()
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The table for ``key``, built by ``build()`` if absent or expired."""
-        with self._lock:
-            full_key = (self.generation, key)
-            hit = self._entries.get(full_key)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
-                return hit[1]
-            value = build()
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[full_key] = (time.monotonic(), value)
-            return value
+        return self._get(key, build)

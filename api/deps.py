@@ -3,7 +3,9 @@
 - ``SettingsDep``: the settings the app was made with (:func:`api.main.create_app`);
 - ``RepoDep``: the store's repository, ``SessionDep``: a SQLAlchemy session on the same engine;
 - ``ModelDep``: the model in use for this request (taken once, so a reload never changes it mid-request);
-- ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope.
+- ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope;
+- ``NoQueryParameters`` and :func:`refuse_repeated_query_parameters`: unknown and repeated query parameters
+  are refused (routes with parameters declare them as a query model with ``extra="forbid"``).
 
 The dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def`` dependency in its
 thread pool, and a hop to a worker thread and back per dependency cost more than scoring one lead.
@@ -11,11 +13,12 @@ thread pool, and a hop to a worker thread and back per dependency cost more than
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -27,43 +30,25 @@ from leadscore.settings import Settings
 from leadscore.store import Repository
 
 
-async def check_query_parameters(request: Request) -> None:
-    """Refuse query parameters the route does not take (``?ownr=...``: a typo must not silently return the
-    unfiltered list) and parameters given more than once (``?owner=a&owner=b``: which one was meant?).
-
-    The parameters a route takes are read from the app's own OpenAPI description, so this holds for every
-    route, however it declares its parameters.
-    """
-    keys = [key for key, _ in request.query_params.multi_items()]
-    if not keys:
-        return
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
+async def refuse_repeated_query_parameters(request: Request) -> None:
+    """Refuse a query parameter given more than once (``?owner=a&owner=b``: which one was meant?)."""
+    # Our own check: FastAPI keeps the last of a repeated parameter, and a query model never sees the others.
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = sorted(key for key, count in counts.items() if count > 1)
     if repeated:
         raise RequestProblem(["query", repeated[0]], f"query parameter(s) {repeated} given more than once")
-    allowed = _query_names(request)
-    unknown = sorted(set(keys) - allowed) if allowed is not None else []
-    if unknown:
-        raise RequestProblem(
-            ["query", unknown[0]], f"unknown query parameter(s) {unknown}; this route takes {sorted(allowed or [])}"
-        )
 
 
-def _query_names(request: Request) -> set[str] | None:
-    """The query parameters of the operation that ``request`` is for, from the OpenAPI description."""
-    app = request.app
-    table = getattr(app.state, "query_names", None)
-    if table is None:
-        table = []
-        for path, operations in app.openapi()["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
-            for method, operation in operations.items():
-                names = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
-                table.append((pattern, method.upper(), names))
-        app.state.query_names = table
-    for pattern, method, names in table:
-        if method == request.method and pattern.match(request.url.path):
-            return names
-    return None
+class NoQuery(BaseModel):
+    """The query of a route that takes no parameters: any parameter is refused, FastAPI's 422 naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+async def no_query_parameters(query: Annotated[NoQuery, Query()]) -> None:
+    """Refuse query parameters on routes that take none (a route that takes some declares them as a query
+    model with ``extra="forbid"``, so that a typo such as ``?ownr=`` never silently returns the unfiltered
+    list)."""
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -108,3 +93,6 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 ScoreKey = Annotated[Principal, Depends(RequireScope("score"))]
 IngestKey = Annotated[Principal, Depends(RequireScope("ingest"))]
 ReadKey = Annotated[Principal, Depends(RequireScope("read"))]
+
+#: For the ``dependencies`` of a router whose routes take no query parameters.
+NoQueryParameters = Depends(no_query_parameters)

@@ -6,12 +6,15 @@
 - no model to score with → 503 saying how to train one;
 - a database that is busy or unreachable → 503 with ``Retry-After``;
 - anything else → 500 with a reference to the logged traceback (a bug, never the client's fault).
+
+:func:`error_responses` describes those answers for the OpenAPI page, once for every route.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from leadscore.api.champion import NoModelError
+from leadscore.api.schemas import ErrorBody, ValidationBody
 from leadscore.data.contracts import CONTRACTS, ContractError
 from leadscore.store.engine import is_transient
 from leadscore.store.errors import EventConflictError, UnknownLeadError
@@ -28,6 +32,52 @@ log = logging.getLogger("leadscore.api")
 
 #: At most this many problems are listed in one 422 body.
 MAX_PROBLEMS = 100
+
+
+def error_responses(
+    scope: str,
+    *,
+    body: bool = False,
+    model: bool = False,
+    invalid: str = "Some values are wrong; nothing was stored.",
+    more: Mapping[int, tuple[type, str]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route that needs the API-key ``scope``, for the OpenAPI page.
+
+    Parameters
+    ----------
+    scope
+        The scope the route needs (403 names it).
+    body
+        The route reads a JSON body: 400 (unreadable) and 413 (over the size or batch limit).
+    model
+        The route scores: 503 also when there is no model yet.
+    invalid
+        What a 422 means for this route.
+    more
+        Answers of this route alone, by status: (body model, description).
+
+    Examples
+    --------
+    >>> sorted(error_responses("read", more={404: (ErrorBody, "No such lead.")}))
+    [401, 403, 404, 422, 503]
+    """
+    answers: dict[int, tuple[type, str]] = {
+        401: (ErrorBody, "No API key, or an unknown one."),
+        403: (ErrorBody, f"The API key lacks the `{scope}` scope."),
+        422: (ValidationBody, invalid),
+        503: (
+            ErrorBody,
+            "No model yet (the body says how to train one), or the database is busy."
+            if model
+            else "The database is busy or unreachable; retry.",
+        ),
+    }
+    if body:
+        answers[400] = (ErrorBody, "The body could not be read (e.g. it is not UTF-8).")
+        answers[413] = (ErrorBody, "The body or the batch is over the limit.")
+    answers |= dict(more or {})
+    return {status: {"model": schema, "description": text} for status, (schema, text) in sorted(answers.items())}
 
 
 def _problem_body(items: list[dict[str, Any]], total: int) -> dict[str, Any]:

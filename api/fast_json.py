@@ -22,9 +22,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-import pandas as pd
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+from leadscore.data.records import to_json
 
 
 class OrjsonRequest(Request):
@@ -52,15 +53,7 @@ class OrjsonRoute(APIRoute):
         return route_handler
 
 
-def _more_types(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "model_dump"):  # a pydantic model
-        return value.model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_response(content: Any, status_code: int = 200) -> Response:
-    """``content`` as a JSON response, written by orjson (numpy numbers, timestamps in UTC with a ``Z``)."""
-    body = orjson.dumps(content, default=_more_types, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
-    return Response(body, status_code=status_code, media_type="application/json")
+    """``content`` as a JSON response, written by :func:`leadscore.data.records.to_json` (numpy numbers,
+    non-finite numbers as null, timestamps in UTC with a ``Z``)."""
+    return Response(to_json(content), status_code=status_code, media_type="application/json")

@@ -7,9 +7,9 @@ it streams in and refused as soon as it passes the limit. Either way the route n
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadscore.data.records import to_json
 
 
 class BodySizeLimitMiddleware:
@@ -75,7 +75,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    body = to_json({"detail": detail})
     await send(
         {
             "type": "http.response.start",

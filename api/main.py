@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 import leadscore
 from leadscore.api.cache import ScoredTableCache
 from leadscore.api.champion import ModelHolder
-from leadscore.api.deps import check_query_parameters
+from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 
-    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_query_parameters)])
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_repeated_query_parameters)])
     v1.include_router(scores.router)
     v1.include_router(leads.router)
     v1.include_router(ingest.router)

@@ -7,31 +7,60 @@ before it starts, ...) is a 422 naming the parameter.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import analytics
 from leadscore.api.deps import ReadKey, RepoDep
-from leadscore.api.errors import RequestProblem
-from leadscore.api.schemas import ErrorBody, Timestamp, ValidationBody
+from leadscore.api.errors import RequestProblem, error_responses
+from leadscore.api.schemas import Timestamp
+from leadscore.data.records import records
 
 router = APIRouter(tags=["analytics"])
 
-ERRORS = {
-    401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
-    403: {"model": ErrorBody, "description": "The API key lacks the `read` scope."},
-    422: {"model": ValidationBody, "description": "A parameter the analytics cannot use; `loc` names it."},
-}
+ERRORS = error_responses("read", invalid="A parameter the analytics cannot use; `loc` names it.")
 
 Period = Literal["day", "week", "month"]
-StartQuery = Query(None, description="Start of the half-open range [start, end), ISO 8601 (UTC if no offset).")
-EndQuery = Query(None, description="End of the half-open range [start, end), ISO 8601.")
-AsOfQuery = Query(None, description="Count only what was known at this moment (default: now / the data's end).")
+START = "Start of the half-open range [start, end), ISO 8601 (UTC if no offset)."
+END = "End of the half-open range [start, end), ISO 8601."
+AS_OF = "Count only what was known at this moment (default: now / the data's end)."
+
+
+class FunnelQuery(BaseModel):
+    """The funnel's range, grouping and form (unknown parameters are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: Timestamp | None = Field(None, description=START)
+    end: Timestamp | None = Field(None, description=END)
+    group_by: str | None = Field(None, description="period, owner, source, segment or another lead column.")
+    period: Period = Field("month", description="Bucket of `group_by=period`.")
+    as_of: Timestamp | None = Field(None, description=AS_OF)
+    summary: bool = Field(False, description="One row of totals (win rate, cycle time, ...) instead of stages.")
+
+
+class PerformanceQuery(BaseModel):
+    """The range and form of salesperson performance (unknown parameters are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: Timestamp | None = Field(None, description=START)
+    end: Timestamp | None = Field(None, description=END)
+    period: Period | None = Field(None, description="Split the range into days, weeks or months.")
+    as_of: Timestamp | None = Field(None, description=AS_OF)
+    against_median: bool = Field(False, description="Long form: each figure against the team median.")
+
+
+class GoalsQuery(BaseModel):
+    """Which goals' progress, as of when (unknown parameters are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    as_of: Timestamp | None = Field(None, description=AS_OF)
+    scope: str | None = Field(None, description="'team' or a salesperson's id (default: every scope).")
+    metric: str | None = Field(None, description="revenue, conversions, expenses, new_leads, meetings, calls, emails.")
+    period: Period | None = Field(None, description="Only goals of this period.")
 
 
 class Table(BaseModel):
@@ -56,8 +85,7 @@ class Table(BaseModel):
 
 def _table(frame: pd.DataFrame, **parameters: Any) -> Table:
     frame = frame.reset_index() if frame.index.name or isinstance(frame.index, pd.MultiIndex) else frame
-    # pandas' JSON writer turns NaN into null and timestamps into ISO strings in one vectorised pass.
-    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    rows = records(frame)
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in parameters.items()}
     return Table(columns=[str(c) for c in frame.columns], rows=rows, parameters=shown)
 
@@ -86,54 +114,34 @@ def _call(function, *args, **kwargs) -> pd.DataFrame:
 
 
 @router.get("/funnel", response_model=Table, summary="The sales funnel", responses=ERRORS)
-def get_funnel(
-    principal: ReadKey,
-    repo: RepoDep,
-    start: Timestamp | None = StartQuery,
-    end: Timestamp | None = EndQuery,
-    group_by: str | None = Query(None, description="period, owner, source, segment or another lead column."),
-    period: Period = Query("month", description="Bucket of `group_by=period`."),
-    as_of: Timestamp | None = AsOfQuery,
-    summary: bool = Query(False, description="One row of totals (win rate, cycle time, ...) instead of stages."),
-) -> Table:
+def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, Query()]) -> Table:
     """Stage-to-stage conversion, drop-off and time in stage of the leads created in [start, end); with
     `summary=true`, leads, wins, win rate, revenue and cycle times instead. Needs `read`."""
     data = repo.load_crm()
-    function = analytics.funnel_summary if summary else analytics.funnel
-    frame = _call(function, data, start, end, group_by=group_by, period=period, as_of=as_of)
-    return _table(frame, start=start, end=end, group_by=group_by, period=period, as_of=as_of, summary=summary)
+    function = analytics.funnel_summary if query.summary else analytics.funnel
+    frame = _call(
+        function, data, query.start, query.end, group_by=query.group_by, period=query.period, as_of=query.as_of
+    )
+    return _table(frame, **query.model_dump())
 
 
 @router.get("/reps/performance", response_model=Table, summary="Salesperson performance", responses=ERRORS)
-def get_rep_performance(
-    principal: ReadKey,
-    repo: RepoDep,
-    start: Timestamp | None = StartQuery,
-    end: Timestamp | None = EndQuery,
-    period: Period | None = Query(None, description="Split the range into days, weeks or months."),
-    as_of: Timestamp | None = AsOfQuery,
-    against_median: bool = Query(False, description="Long form: each figure against the team median."),
-) -> Table:
+def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[PerformanceQuery, Query()]) -> Table:
     """Per salesperson and for the team: emails, calls, meetings, wins, losses, revenue, response time, each
     with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
     data = repo.load_crm()
-    frame = _call(analytics.rep_performance, data, start, end, period=period, as_of=as_of)
-    if against_median:
+    frame = _call(analytics.rep_performance, data, query.start, query.end, period=query.period, as_of=query.as_of)
+    if query.against_median:
         frame = analytics.vs_team_median(frame)
-    return _table(frame, start=start, end=end, period=period, as_of=as_of, against_median=against_median)
+    return _table(frame, **query.model_dump())
 
 
 @router.get("/goals/progress", response_model=Table, summary="Progress against goals", responses=ERRORS)
-def get_goal_progress(
-    principal: ReadKey,
-    repo: RepoDep,
-    as_of: Timestamp | None = AsOfQuery,
-    scope: str | None = Query(None, description="'team' or a salesperson's id (default: every scope)."),
-    metric: str | None = Query(None, description="revenue, conversions, expenses, new_leads, meetings, calls, emails."),
-    period: Period | None = Query(None, description="Only goals of this period."),
-) -> Table:
+def get_goal_progress(principal: ReadKey, repo: RepoDep, query: Annotated[GoalsQuery, Query()]) -> Table:
     """For each goal in force: actual to date, % of target, the daily rate now needed, on track or behind, and
     last period to the same point. Set goals with `POST /api/v1/goals`. Needs `read`."""
     data = repo.load_crm()
-    frame = _call(analytics.goal_progress, data, as_of, scope=scope, metric=metric, period=period)
-    return _table(frame, as_of=as_of, scope=scope, metric=metric, period=period)
+    frame = _call(
+        analytics.goal_progress, data, query.as_of, scope=query.scope, metric=query.metric, period=query.period
+    )
+    return _table(frame, **query.model_dump())

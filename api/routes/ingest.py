@@ -7,73 +7,32 @@ an id already stored with other content is a 409 naming it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import pandas as pd
-from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Request
 
-from leadscore.api.deps import IngestKey, RepoDep, SettingsDep
+from leadscore.api.deps import IngestKey, NoQueryParameters, RepoDep, SettingsDep
+from leadscore.api.errors import error_responses
 from leadscore.api.fast_json import OrjsonRoute
+from leadscore.api.payloads import check_batch, events_frame, leads_frame, rows_frame
 from leadscore.api.schemas import (
     ConflictBody,
-    ErrorBody,
-    EventIn,
     EventsIn,
     EventsIngested,
     ExpensesIn,
     ExpensesStored,
     GoalsIn,
-    LeadIn,
     LeadsIn,
     LeadsIngested,
     Stored,
-    ValidationBody,
 )
-from leadscore.data.contracts import EVENTS, EXPENSES, GOALS, LEADS
+from leadscore.data.contracts import EXPENSES, GOALS
 from leadscore.store import IngestResult
 
 log = logging.getLogger("leadscore.api")
 
-router = APIRouter(tags=["ingestion"], route_class=OrjsonRoute)
+router = APIRouter(tags=["ingestion"], route_class=OrjsonRoute, dependencies=[NoQueryParameters])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body could not be read (e.g. it is not UTF-8)."},
-    401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
-    403: {"model": ErrorBody, "description": "The API key lacks the `ingest` scope."},
-    413: {"model": ErrorBody, "description": "The body or the batch is over the limit."},
-    422: {"model": ValidationBody, "description": "Some values are wrong; nothing was stored."},
-    503: {"model": ErrorBody, "description": "The database is busy or unreachable; retry."},
-}
-
-
-def check_batch(kind: str, count: int, limit: int) -> None:
-    """Refuse a batch of more than ``limit`` rows with a 413 that names the limit."""
-    if count > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"{count} {kind} in one request; the limit is {limit} (LEADSCORE_MAX_BATCH_SIZE): split the batch",
-        )
-
-
-def _frame(rows: list[BaseModel], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: [getattr(r, c) for r in rows] for c in columns}, columns=columns)
-
-
-def leads_frame(leads: list[LeadIn]) -> pd.DataFrame | None:
-    """Leads as a frame of the leads contract: attributes become extra columns."""
-    if not leads:
-        return None
-    frame = _frame(leads, LEADS.names)  # type: ignore[arg-type]
-    if any(lead.attributes for lead in leads):
-        extras = pd.DataFrame([lead.attributes for lead in leads], index=frame.index)
-        frame = pd.concat([frame, extras], axis=1)
-    return frame
-
-
-def events_frame(events: list[EventIn]) -> pd.DataFrame | None:
-    """Events as a frame of the events contract."""
-    return _frame(events, EVENTS.names) if events else None  # type: ignore[arg-type]
+ERRORS = error_responses("ingest", body=True)
 
 
 def _leads_summary(received: int, result: IngestResult) -> LeadsIngested:
@@ -109,7 +68,7 @@ def post_leads(
     "/events",
     response_model=EventsIngested,
     summary="Add events, idempotently",
-    responses={**ERRORS, 409: {"model": ConflictBody, "description": "Event ids stored with other content."}},
+    responses=error_responses("ingest", body=True, more={409: (ConflictBody, "Event ids stored with other content.")}),
 )
 def post_events(
     principal: IngestKey, body: EventsIn, request: Request, repo: RepoDep, settings: SettingsDep
@@ -139,7 +98,7 @@ def post_goals(principal: IngestKey, body: GoalsIn, repo: RepoDep, settings: Set
     check_batch("goals", len(body.goals), settings.max_batch_size)
     if not body.goals:
         return Stored(stored=0)
-    stored = repo.upsert_goals(_frame(body.goals, GOALS.names))  # type: ignore[arg-type]
+    stored = repo.upsert_goals(rows_frame(body.goals, GOALS.names))
     log.info("%s upserted %d goals", principal.name, stored)
     return Stored(stored=stored)
 
@@ -150,6 +109,6 @@ def post_expenses(principal: IngestKey, body: ExpensesIn, repo: RepoDep, setting
     check_batch("expenses", len(body.expenses), settings.max_batch_size)
     if not body.expenses:
         return ExpensesStored(ids=[])
-    ids = repo.add_expenses(_frame(body.expenses, EXPENSES.names))  # type: ignore[arg-type]
+    ids = repo.add_expenses(rows_frame(body.expenses, EXPENSES.names))
     log.info("%s recorded %d expenses", principal.name, len(ids))
     return ExpensesStored(ids=ids)

@@ -10,16 +10,21 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
-from leadscore.api.routes.scores import SCORING_ERRORS, not_scored, percentile_mode, score_records
+from leadscore.api.errors import error_responses
+from leadscore.api.payloads import percentile_mode
+from leadscore.api.responses import not_scored, score_records
 from leadscore.api.schemas import ErrorBody, Timestamp
 from leadscore.api.score_schemas import PrioritizedPage, ScoreHistoryItem, ScoreTrend, StoredLeadScore
 from leadscore.data.contracts import CrmData
+from leadscore.data.records import records
 from leadscore.serving.prioritize import features_for, rank, score_open_leads
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
 #: A change smaller than this (in probability) is "flat".
 FLAT = 0.005
+
+HISTORY_COLUMNS = ["scored_at", "cutoff", "probability", "grade", "percentile", "model_version"]
 
 AS_OF = "Score as of this time (ISO 8601; UTC if no offset; default: now)."
 
@@ -54,7 +59,9 @@ class LeadScoreQuery(BaseModel):
     "/prioritized",
     response_model=PrioritizedPage,
     summary="The manager's list of open leads",
-    responses={**SCORING_ERRORS, 403: {"model": ErrorBody, "description": "The API key lacks the `read` scope."}},
+    responses=error_responses(
+        "read", model=True, more={409: (ErrorBody, "The model scores flat tables, not stored leads.")}
+    ),
 )
 def get_prioritized(
     principal: ReadKey,
@@ -94,7 +101,7 @@ def get_prioritized(
     )
     page = ranked.iloc[query.offset : query.offset + query.limit].copy()
     page.insert(0, "rank", range(query.offset + 1, query.offset + 1 + len(page)))
-    items = page.astype(object).where(page.notna(), None).to_dict("records")
+    items = records(page)
     return PrioritizedPage(
         model_version=model.version,
         cutoff=cutoff,
@@ -110,11 +117,14 @@ def get_prioritized(
     "/{lead_id}/score",
     response_model=StoredLeadScore,
     summary="Score a stored lead",
-    responses={
-        **SCORING_ERRORS,
-        404: {"model": ErrorBody, "description": "No such lead in the store."},
-        409: {"model": ErrorBody, "description": "The lead is not open at that time (closed, or created later)."},
-    },
+    responses=error_responses(
+        "score",
+        model=True,
+        more={
+            404: (ErrorBody, "No such lead in the store."),
+            409: (ErrorBody, "The lead is not open at that time (closed, or created later)."),
+        },
+    ),
 )
 def get_lead_score(
     lead_id: Annotated[str, Path(min_length=1, max_length=200, description="The lead's id.")],
@@ -148,7 +158,7 @@ def get_lead_score(
         **record,
         scored_at=scored_at,
         trend=_trend(float(record["probability"]), earlier),
-        history=[ScoreHistoryItem(**row) for row in _history_records(earlier)],
+        history=[ScoreHistoryItem(**row) for row in records(earlier, HISTORY_COLUMNS)],
     )
 
 
@@ -164,9 +174,3 @@ def _trend(probability: float, earlier: pd.DataFrame) -> ScoreTrend:
         previous_probability=float(previous["probability"]),
         previous_scored_at=previous["scored_at"],
     )
-
-
-def _history_records(earlier: pd.DataFrame) -> list[dict]:
-    columns = ["scored_at", "cutoff", "probability", "grade", "percentile", "model_version"]
-    frame = earlier[columns]
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from leadscore.api.deps import ModelDep, ModelHolderDep, ReadKey, ScoreKey
-from leadscore.api.schemas import ErrorBody
+from leadscore.api.deps import ModelDep, ModelHolderDep, NoQueryParameters, ReadKey, ScoreKey
+from leadscore.api.errors import error_responses
 from leadscore.api.score_schemas import FeatureInfo, ModelInfo, ReloadResult
 
-router = APIRouter(prefix="/model", tags=["model"])
-
-ERRORS = {
-    401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
-    403: {"model": ErrorBody, "description": "The API key lacks the scope."},
-    503: {"model": ErrorBody, "description": "No model yet; the body says how to train one."},
-}
+router = APIRouter(prefix="/model", tags=["model"], dependencies=[NoQueryParameters])
 
 
-@router.get("", response_model=ModelInfo, summary="The model in use", responses=ERRORS)
+@router.get("", response_model=ModelInfo, summary="The model in use", responses=error_responses("read", model=True))
 def get_model(principal: ReadKey, model: ModelDep) -> ModelInfo:
     """The version in use, when it was trained, its validation metrics and its features. Needs `read`."""
     card = model.scorer.card
@@ -38,7 +32,12 @@ def get_model(principal: ReadKey, model: ModelDep) -> ModelInfo:
     )
 
 
-@router.post("/reload", response_model=ReloadResult, summary="Pick up the current champion", responses=ERRORS)
+@router.post(
+    "/reload",
+    response_model=ReloadResult,
+    summary="Pick up the current champion",
+    responses=error_responses("score", model=True),
+)
 def reload_model(principal: ScoreKey, holder: ModelHolderDep) -> ReloadResult:
     """Look up the alias (`champion`) now and load its version if it moved; requests in flight finish with the
     model they started with. The service also checks by itself every LEADSCORE_MODEL_POLL_SECONDS. Needs

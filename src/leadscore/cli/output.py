@@ -1,34 +1,23 @@
-"""What the commands print: the candidates' table for people, JSON (non-finite numbers as null) for programs."""
+"""What the commands print: the candidates' table for people, one line of JSON for programs (NaN as null)."""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from rich.table import Table
 
-
-def json_ready(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN, inf) replaced by None, through dicts, lists and tuples.
-
-    Examples
-    --------
-    >>> json_ready({"auc": float("nan"), "lift": [1.5, float("inf")]})
-    {'auc': None, 'lift': [1.5, None]}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
+from leadscore.data.records import to_json
 
 
 def print_json(value: Any) -> None:
-    """Print ``value`` as one line of JSON, non-finite numbers as null."""
-    print(json.dumps(json_ready(value)))
+    """Print ``value`` as one line of JSON, non-finite numbers as null and numpy values as numbers.
+
+    Examples
+    --------
+    >>> print_json({"auc": float("nan"), "lift": [1.5, float("inf")]})
+    {"auc":null,"lift":[1.5,null]}
+    """
+    print(to_json(value).decode())
 
 
 SHOWN_METRICS: tuple[tuple[str, str], ...] = (

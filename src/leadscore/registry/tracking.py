@@ -34,6 +34,8 @@ def pip_requirements() -> list[str]:
 
 
 def _clean_metrics(metrics: dict[str, float], prefix: str = "") -> dict[str, float]:
+    # Not JSON clean-up (leadscore.data.records): MLflow refuses a metric that is not a finite number, so such
+    # metrics are left out of the run rather than written as null.
     return {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 

@@ -35,6 +35,7 @@ from leadscore.data.contracts import (
     TableContract,
     validate,
 )
+from leadscore.data.records import records
 from leadscore.store.bulk import Bulk, native
 from leadscore.store.engine import create_engine, run_in_write_transaction
 from leadscore.store.errors import UnknownLeadError
@@ -249,7 +250,7 @@ class Repository:
     def upsert_goals(self, goals: pd.DataFrame) -> int:
         """Create or update goals (key: metric, period, scope, start; the target is replaced). Returns the count."""
         valid = validate(GOALS, goals)
-        rows = _records(valid, GOALS.names)
+        rows = records(valid, GOALS.names)
         now = _now()
         for row in rows:
             row["updated_at"] = now
@@ -282,7 +283,7 @@ class Repository:
 
     def add_expenses(self, expenses: pd.DataFrame) -> list[int]:
         """Store expenses; return their ids in the order given."""
-        rows = _records(validate(EXPENSES, expenses), EXPENSES.names)
+        rows = records(validate(EXPENSES, expenses), EXPENSES.names)
         if not rows:
             return []
         stmt = sa.insert(expenses_table).returning(expenses_table.c.id, sort_by_parameter_order=True)
@@ -408,20 +409,6 @@ def _listish(value: Any) -> list[Any]:
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return []
     return [native(v) for v in list(value)]
-
-
-def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows as dicts for SQLAlchemy Core statements (timestamps as aware datetimes to the microsecond)."""
-    lists = []
-    for c in columns:
-        series = frame[c]
-        missing = series.isna().to_numpy()
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            values = series.dt.floor("us").dt.to_pydatetime()
-        else:
-            values = series.to_numpy(dtype=object)
-        lists.append([None if m else v for v, m in zip(values, missing, strict=True)])
-    return [dict(zip(columns, row, strict=True)) for row in zip(*lists, strict=True)]
 
 
 def _frame(result: Any, contract: TableContract) -> pd.DataFrame:

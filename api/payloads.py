@@ -1,0 +1,161 @@
+"""Request bodies to what the library takes: frames of the data contracts, typed feature arrays, limits.
+
+What the ingestion and scoring routes share: each route parses its body with these, calls the library and
+shapes the answer (:mod:`leadscore.api.responses`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import HTTPException, status
+from pydantic import BaseModel
+
+from leadscore.api.errors import RequestProblem
+from leadscore.api.schemas import EventIn, LeadIn
+from leadscore.api.score_schemas import ScoreRequest, ScoringEventIn
+from leadscore.data.contracts import EVENTS, LEADS
+
+
+def check_batch(kind: str, count: int, limit: int) -> None:
+    """Refuse a batch of more than ``limit`` rows with a 413 that names the limit."""
+    if count > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{count} {kind} in one request; the limit is {limit} (LEADSCORE_MAX_BATCH_SIZE): split the batch",
+        )
+
+
+def rows_frame(rows: Sequence[BaseModel], columns: list[str]) -> pd.DataFrame:
+    """Pydantic rows as a frame of ``columns`` (each row's attribute of that name)."""
+    return pd.DataFrame({c: [getattr(r, c) for r in rows] for c in columns}, columns=columns)
+
+
+def leads_frame(leads: list[LeadIn]) -> pd.DataFrame | None:
+    """Leads as a frame of the leads contract: attributes become extra columns."""
+    if not leads:
+        return None
+    frame = rows_frame(leads, LEADS.names)
+    if any(lead.attributes for lead in leads):
+        extras = pd.DataFrame([lead.attributes for lead in leads], index=frame.index)
+        frame = pd.concat([frame, extras], axis=1)
+    return frame
+
+
+def events_frame(events: list[EventIn]) -> pd.DataFrame | None:
+    """Events as a frame of the events contract."""
+    return rows_frame(events, EVENTS.names) if events else None
+
+
+def scoring_events_frame(events: list[ScoringEventIn]) -> pd.DataFrame | None:
+    """Events as a frame of the events contract; events sent without an id get ``<lead_id>#<position>``."""
+    if not events:
+        return None
+    frame = pd.DataFrame({c: [getattr(e, c) for e in events] for c in EVENTS.names}, columns=EVENTS.names)
+    missing = frame["event_id"].isna()
+    if missing.any():
+        generated = frame["lead_id"].astype(str) + "#" + pd.Series(np.arange(len(frame)), index=frame.index).astype(str)
+        frame["event_id"] = frame["event_id"].where(~missing, generated)
+    return frame
+
+
+def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, np.ndarray], list[Any]]:
+    """The request's feature rows as arrays by column, typed for the model, and the rows' lead ids (their
+    positions when no ``lead_id`` is sent); 422 naming any cell that cannot be used.
+
+    Numeric features are converted in one numpy call for the whole block (a per-column pandas conversion costs
+    more than scoring a small batch); only when that fails is the offending cell looked for. No frame is built:
+    the scorer reads the arrays.
+    """
+    if body.dataframe_split is not None:
+        field = "dataframe_split"
+        columns = body.dataframe_split.columns
+        position = {name: i for i, name in enumerate(columns)}
+        rows: list[Any] = body.dataframe_split.data
+        by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]  # one pass over the rows
+
+        def column(name: str) -> Sequence[Any]:
+            return by_column[position[name]]
+
+        present = set(columns)
+    else:
+        field = "dataframe_records"
+        rows = body.dataframe_records or []
+        present = set().union(*(row.keys() for row in rows)) if rows else set()
+        columns = list(present)
+
+        def column(name: str) -> Sequence[Any]:
+            return [row.get(name) for row in rows]
+
+    missing = [name for name in kinds if name not in present]
+    if missing:
+        where: list[str | int] = ["body", field, "columns"] if field == "dataframe_split" else ["body", field, 0]
+        more = " ..." if len(missing) > 20 else ""
+        raise RequestProblem(
+            where,
+            f"missing feature column(s) {missing[:20]}{more}; the model needs {len(kinds)} features "
+            "(GET /api/v1/model lists them)",
+        )
+    numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+    values = [column(name) for name in numeric]
+    try:
+        block = np.array(values, dtype="float64").reshape(len(numeric), len(rows)).T
+        if np.isinf(block).any():
+            raise ValueError("infinite value")
+    except (TypeError, ValueError):
+        _raise_bad_number(field, numeric, values, columns)
+    typed: dict[str, np.ndarray] = dict(zip(numeric, block.T, strict=True))
+    text_columns = [name for name, kind in kinds.items() if kind != "numeric"]
+    if "lead_id" in present:
+        text_columns.append("lead_id")
+    for name in text_columns:
+        cells = [v if type(v) is str or v is None else str(v) for v in column(name)]
+        try:
+            "".join(filter(None, cells)).encode("utf-8")
+        except UnicodeEncodeError:
+            row = next(i for i, c in enumerate(cells) if c is not None and not _encodable(c))
+            raise RequestProblem(_cell(field, row, name, columns), "text must be valid Unicode") from None
+        typed[name] = np.array(cells, dtype=object)
+    ids = typed.pop("lead_id").tolist() if "lead_id" in present else list(range(len(rows)))
+    return typed, ids
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _raise_bad_number(field: str, names: list[str], values: list[list[Any]], columns: list[str]) -> None:
+    for name, cells in zip(names, values, strict=True):
+        for row, cell in enumerate(cells):
+            try:
+                number = float(cell) if cell is not None else 0.0
+            except (TypeError, ValueError):
+                number = float("nan")
+            if cell is not None and not np.isfinite(number):
+                raise RequestProblem(
+                    _cell(field, row, name, columns), f"feature {name!r} must be a number, got {cell!r}"
+                )
+    raise RequestProblem(["body", field], "feature values must be numbers, strings, booleans or null")
+
+
+def _cell(field: str, row: int, name: str, columns: list[str]) -> list[str | int]:
+    if field == "dataframe_split":
+        return ["body", field, "data", row, columns.index(name)]
+    return ["body", field, row, name]
+
+
+def percentile_mode(model_card: Any, wanted: str) -> str:
+    """``reference`` needs the model's reference scores; a model without them ranks within the batch."""
+    return wanted if wanted == "batch" or len(getattr(model_card, "reference_quantiles", []) or []) else "batch"
+
+
+def no_events() -> pd.DataFrame:
+    """An empty events table with the contract's required columns."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in EVENTS.required})
