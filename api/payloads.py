@@ -6,6 +6,7 @@ shapes the answer (:mod:`leadscore.api.responses`).
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,14 +106,21 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
         block = np.array(values, dtype="float64").reshape(len(numeric), len(rows)).T
         if np.isinf(block).any():
             raise ValueError("infinite value")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too big for a float
         _raise_bad_number(field, numeric, values, columns)
     typed: dict[str, np.ndarray] = dict(zip(numeric, block.T, strict=True))
     text_columns = [name for name, kind in kinds.items() if kind != "numeric"]
     if "lead_id" in present:
         text_columns.append("lead_id")
     for name in text_columns:
-        cells = [v if type(v) is str or v is None else str(v) for v in column(name)]
+        raw = column(name)
+        nested = next((row for row, v in enumerate(raw) if isinstance(v, list | dict)), None)
+        if nested is not None:
+            raise RequestProblem(
+                _cell(field, nested, name, columns),
+                f"feature {name!r} must be a string, number, boolean or null, got {_shown(raw[nested])}",
+            )
+        cells = [v if type(v) is str or v is None else str(v) for v in raw]
         try:
             "".join(filter(None, cells)).encode("utf-8")
         except UnicodeEncodeError:
@@ -136,13 +144,22 @@ def _raise_bad_number(field: str, names: list[str], values: list[list[Any]], col
         for row, cell in enumerate(cells):
             try:
                 number = float(cell) if cell is not None else 0.0
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 number = float("nan")
             if cell is not None and not np.isfinite(number):
                 raise RequestProblem(
-                    _cell(field, row, name, columns), f"feature {name!r} must be a number, got {cell!r}"
+                    _cell(field, row, name, columns), f"feature {name!r} must be a number, got {_shown(cell)}"
                 )
     raise RequestProblem(["body", field], "feature values must be numbers, strings, booleans or null")
+
+
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlong = 2, 4, 4, 40, 40
+
+
+def _shown(value: Any) -> str:
+    """A value as the client sent it, shortened: a 400-digit number or a 900-deep list is named, not echoed."""
+    return _SHORT.repr(value)
 
 
 def _cell(field: str, row: int, name: str, columns: list[str]) -> list[str | int]:

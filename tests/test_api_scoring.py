@@ -184,6 +184,40 @@ def test_feature_rows_with_unusable_text_or_infinite_numbers_are_a_422(client, c
     assert infinite.json()["detail"][0]["loc"] == ["body", "dataframe_split", "data", 0, column]
 
 
+@pytest.mark.parametrize(
+    ("column", "cell"),
+    [
+        ("call_total", "9" * 400),  # a number too big for a float
+        ("call_total", "-" + "9" * 400),
+        ("call_total", "[" * 900 + "]" * 900),  # a number that is a deeply nested list
+        ("stage", "[" * 900 + "]" * 900),  # a text that is a deeply nested list or object
+        ("stage", '{"a": ' * 500 + "1" + "}" * 500),
+    ],
+    ids=["huge-integer", "huge-negative-integer", "deep-list-as-number", "deep-list-as-text", "deep-object-as-text"],
+)
+def test_a_feature_cell_too_big_or_too_deep_is_a_422_naming_it_never_a_500(client, crm_sample, column, cell):
+    row = json.loads(open_features(crm_sample).head(1).drop(columns="cutoff").to_json(orient="records"))[0]
+    row[column] = "@SENTINEL@"
+    json_headers = {**KEY, "Content-Type": "application/json"}
+    by_records = json.dumps({"dataframe_records": [row]}).replace('"@SENTINEL@"', cell)
+    answer = client.post("/api/v1/scores", content=by_records, headers=json_headers)
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["detail"][0]["loc"] == ["body", "dataframe_records", 0, column]
+    assert len(answer.text) < 2_000  # the message shows the value shortened, not whole
+    by_split = json.dumps({"dataframe_split": {"columns": list(row), "data": [list(row.values())]}})
+    answer = client.post("/api/v1/scores", content=by_split.replace('"@SENTINEL@"', cell), headers=json_headers)
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["detail"][0]["loc"] == ["body", "dataframe_split", "data", 0, list(row).index(column)]
+
+
+def test_a_number_sent_for_a_text_feature_is_read_as_its_text(client, crm_sample):
+    row = json.loads(open_features(crm_sample).head(1).drop(columns="cutoff").to_json(orient="records"))[0]
+    as_number = client.post("/api/v1/scores", json={"dataframe_records": [{**row, "stage": 12345}]}, headers=KEY)
+    as_text = client.post("/api/v1/scores", json={"dataframe_records": [{**row, "stage": "12345"}]}, headers=KEY)
+    assert as_number.status_code == as_text.status_code == 200
+    assert as_number.json()["scores"] == as_text.json()["scores"]
+
+
 def test_a_score_request_must_say_what_to_score(client):
     response = client.post("/api/v1/scores", json={"cutoff": "2024-01-01"}, headers=KEY)
     assert response.status_code == 422
