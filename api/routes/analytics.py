@@ -7,7 +7,6 @@ before it starts, ...) is a 422 naming the parameter.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -56,10 +55,18 @@ class Table(BaseModel):
 
 def _table(frame: pd.DataFrame, **parameters: Any) -> Table:
     frame = frame.reset_index() if frame.index.name or isinstance(frame.index, pd.MultiIndex) else frame
-    # pandas' JSON writer turns NaN into null and timestamps into ISO strings in one vectorised pass.
-    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    # Plain Python values (missing as None, timestamps as datetimes), which the response writes in full: pandas'
+    # own JSON writer would round every number to 10 decimals, so the answer would not be the library's figures.
+    plain = frame.astype(object).where(frame.notna(), None)
+    rows = [dict(zip(plain.columns, (_plain(v) for v in row), strict=True)) for row in plain.itertuples(index=False)]
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in parameters.items()}
     return Table(columns=[str(c) for c in frame.columns], rows=rows, parameters=shown)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
 
 
 # Which query parameter a library message is about, judged by its first clause (before any list of choices).
