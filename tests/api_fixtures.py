@@ -227,16 +227,21 @@ def crm_sample():
 
 @pytest.fixture(scope="session")
 def model_registry(tmp_path_factory: pytest.TempPathFactory, crm_sample) -> str:
-    """An MLflow store with two versions of a small model (the same fit twice); version 1 is the champion.
+    """An MLflow store with two versions of a small model; version 1 is the champion.
 
+    The two are different fits (version 1 on every snapshot, version 2 on the earliest 60% of them), so their
+    probabilities for the same lead differ and an answer can be traced to the version that computed it.
     Trained without the leakage check, which is the slow part and is tested where it lives.
     """
+    import numpy as np
+
     from leadscore import registry
     from leadscore.training import train, training_data_from_crm
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    result = train(training_data_from_crm(crm_sample), candidates=["logistic"], check_leakage=False)
-    first = registry.log_training(result, uri=uri)
-    registry.log_training(result, uri=uri)
+    labelled = training_data_from_crm(crm_sample)
+    earlier = labelled.subset(np.flatnonzero(labelled.times <= np.quantile(labelled.times, 0.6)))
+    first = registry.log_training(train(labelled, candidates=["logistic"], check_leakage=False), uri=uri)
+    registry.log_training(train(earlier, candidates=["logistic"], check_leakage=False), uri=uri)
     registry.promote(first.version, uri=uri)
     return uri
