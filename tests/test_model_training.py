@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import logit
 from model_fixtures import labelled
+from scipy.special import logit
 
 from leadscore.calibration import TimeCalibratedClassifier, fit_platt
 from leadscore.candidates import LogOddsBlend, make_candidates, naive_bayes_pipeline
