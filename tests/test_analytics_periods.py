@@ -36,7 +36,8 @@ def test_offsets_are_converted_to_utc_before_flooring():
     # 00:30 on 1 March in Paris is 23:30 on 29 February in UTC.
     assert floor(_ts("2024-03-01T00:30:00+01:00"), "month").iloc[0] == pd.Timestamp("2024-02-01", tz="UTC")
     assert utc("2024-03-01T00:30:00+01:00") == pd.Timestamp("2024-02-29 23:30", tz="UTC")
-    assert utc(pd.Timestamp("2024-03-01")).tzinfo is not None  # naive means UTC
+    naive = utc(pd.Timestamp("2024-03-01"))  # naive means UTC: the same wall time, now marked UTC
+    assert str(naive.tz) == "UTC" and naive == pd.Timestamp("2024-03-01", tz="UTC")
 
 
 def test_missing_times_stay_missing():
