@@ -53,6 +53,17 @@ def test_period_start_end_and_starts():
     assert period_starts("2024-03-04", "2024-03-18 00:00:01", "week").size == 3
 
 
+@pytest.mark.parametrize(("period", "count"), [("day", 182_621), ("week", 26_090), ("month", 6_000)])
+def test_period_starts_over_centuries_are_all_there(period, count):
+    # Found by the API fuzz test: over more than ~292 years the span in nanoseconds overflows int64, and days and
+    # weeks used to come back as no periods at all.
+    starts = period_starts("1700-01-01", "2200-01-01", period)
+    assert starts.size == count
+    assert starts[0] <= pd.Timestamp("1700-01-01", tz="UTC") < starts[1]
+    assert starts[-1] < pd.Timestamp("2200-01-01", tz="UTC")
+    assert (np.diff(starts.asi8) > 0).all()
+
+
 def test_range_errors_name_the_problem():
     with pytest.raises(ValueError, match="ends before it starts"):
         check_range("2024-03-02", "2024-03-01")

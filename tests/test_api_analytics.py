@@ -100,6 +100,14 @@ def test_range_that_ends_before_it_starts_is_a_422(client):
     assert response.json()["detail"][0]["loc"] == ["query", "end"]
 
 
+def test_performance_over_too_many_periods_is_a_422_naming_the_period(client):
+    params = {"start": "1700-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z", "period": "day"}
+    response = client.get("/api/v1/reps/performance", params=params, headers=READ)
+    assert response.status_code == 422
+    assert "too many periods" in response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "period"]
+
+
 def test_analytics_need_the_read_scope(client):
     assert client.get("/api/v1/funnel").status_code == 401
     assert client.get("/api/v1/funnel", headers={"X-API-Key": "ingest-key"}).status_code == 403
