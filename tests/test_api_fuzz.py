@@ -165,6 +165,9 @@ def fuzz(operation, mode: GenerationMode, session: requests.Session, statuses: C
         max_examples=EXAMPLES if mode is GenerationMode.POSITIVE else max(1, EXAMPLES // 2),
         deadline=None,
         database=None,
+        # The same examples on every run, so that CI passes or fails on the code, not on the draw; set
+        # LEADSCORE_FUZZ_EXPLORE=1 to draw new ones (a found failure prints the case that reproduces it).
+        derandomize=not os.environ.get("LEADSCORE_FUZZ_EXPLORE"),
     )
     def run(case):
         response = case.call_and_validate(session=session, headers=ALL_SCOPES, excluded_checks=EXCLUDED, timeout=60)
