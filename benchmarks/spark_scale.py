@@ -4,7 +4,13 @@ The workload is what batch scoring does before the model: read leads and events 
 features of every lead open at one cutoff (the data's last day), write them to Parquet. Both engines run the
 same pandas builder (:func:`leadscore.features.builder.build_features`); Spark runs it per lead-hash bucket
 (:func:`leadscore.spark.feature_frame`). With ``--training-cutoffs N`` the workload is the training set of the
-last N labelled weekly cutoffs instead.
+last N labelled weekly cutoffs instead. With ``--empty-builder`` Spark also runs the same job with a builder that
+does nothing (it returns the empty frame of the right columns): what moving the data costs without the work.
+
+Spark's shuffle is read from its status store after the job: the bytes written by every stage's shuffle, also
+per input event. The summary derives the README's figures: for each size, how much faster pandas is, pandas'
+peak memory per event, Spark's events per second per core (and at the margin between the two largest sizes),
+and the Python workers' peak memory per running task.
 
 Each run is a child process, so that memory is measured cleanly: the parent samples the resident memory (RSS)
 of the child's whole process tree every 0.1 s with psutil and reports the peak of the sum, and for Spark the
@@ -149,12 +155,26 @@ def child_pandas(data: Path, out: Path, cutoff: str, training: list[str]) -> dic
     }
 
 
-def child_spark(data: Path, out: Path, cutoff: str, training: list[str], master: str, driver_memory: str) -> dict:
+def _shuffle_write_bytes(spark) -> int:
+    """Bytes written by the shuffles of every stage so far, from Spark's status store (classic sessions)."""
+    jvm, gateway = spark.sparkContext._jvm, spark.sparkContext._gateway
+    store = spark.sparkContext._jsc.sc().statusStore()
+    stages = store.stageList(None, False, False, gateway.new_array(jvm.double, 0), jvm.java.util.ArrayList())
+    return int(sum(stages.apply(i).shuffleWriteBytes() for i in range(stages.size())))
+
+
+def child_spark(
+    data: Path, out: Path, cutoff: str, training: list[str], master: str, driver_memory: str, empty: bool = False
+) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    import pandas as pd
+
     started = time.perf_counter()
+    from leadscore.features.builder import build_features
     from leadscore.spark import feature_frame, get_spark, n_buckets_for, read_crm, training_set
+    from leadscore.spark.features import known_by, per_lead_bucket
 
     spark = get_spark(master, conf={"spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": "8"})
     spark.sparkContext.setLogLevel("ERROR")
@@ -162,11 +182,19 @@ def child_spark(data: Path, out: Path, cutoff: str, training: list[str], master:
     tick = time.perf_counter()
     crm = read_crm(spark, data)
     buckets = n_buckets_for(crm)
-    frame = (
-        training_set(crm, training, n_buckets=buckets) if training else feature_frame(crm, cutoff, n_buckets=buckets)
-    )
+    if empty:  # the same job around a builder that does nothing: its output on empty input, the right columns
+
+        def nothing(leads, events):
+            return build_features(leads.iloc[:0], events.iloc[:0], cutoff)
+
+        frame = per_lead_bucket(known_by(crm, pd.Timestamp(cutoff)), nothing, n_buckets=buckets)
+    elif training:
+        frame = training_set(crm, training, n_buckets=buckets)
+    else:
+        frame = feature_frame(crm, cutoff, n_buckets=buckets)
     frame.write.mode("overwrite").parquet(str(out))
     build_s = time.perf_counter() - tick
+    shuffle_bytes = _shuffle_write_bytes(spark)
     rows = spark.read.parquet(str(out)).count()
     spark.stop()
     return {
@@ -175,7 +203,14 @@ def child_spark(data: Path, out: Path, cutoff: str, training: list[str], master:
         "session_s": round(session_s, 2),
         "read_build_write_s": round(build_s, 2),
         "work_s": round(build_s, 2),
+        "shuffle_write_bytes": shuffle_bytes,
     }
+
+
+def _cores(master: str) -> int:
+    """The cores a ``local[n]`` master uses (``local[*]``: all of them)."""
+    inside = master[master.find("[") + 1 : master.find("]")] if "[" in master else "1"
+    return (os.cpu_count() or 1) if inside == "*" else int(inside)
 
 
 # -- the parent: run a child, sample its memory -----------------------------------------------------------------
@@ -261,6 +296,38 @@ def _growth(results: list[dict], engine: str, sizes: list[int]) -> dict:
     }
 
 
+def _derived(results: list[dict], cores: int) -> dict:
+    """The README's figures from the runs: per size, and at the margin between the two largest sizes."""
+    ok = {(r["engine"], r["events"]): r for r in results if r["status"] == "ok"}
+    per_size = {}
+    for events in sorted({e for _, e in ok}):
+        pandas, spark, empty = (ok.get((engine, events)) for engine in ("pandas", "spark", "spark_empty_builder"))
+        row: dict[str, object] = {}
+        if pandas:
+            row["pandas_peak_bytes_per_event"] = round(pandas["peak_rss_mb"] * 2**20 / events)
+        if spark:
+            row["spark_events_per_s_per_core"] = round(events / spark["work_s"] / cores)
+            row["spark_shuffle_bytes_per_event"] = round(spark["shuffle_write_bytes"] / events, 1)
+            workers = spark["peak_rss_mb_by_part"].get("python_workers")
+            if workers is not None:
+                row["spark_python_workers_gb_per_task"] = round(workers / 1024 / cores, 2)
+        if pandas and spark:
+            row["pandas_faster_by"] = round(spark["wall_s"] / pandas["wall_s"], 1)
+        if spark and empty:
+            row["empty_builder_over_real_work_s"] = round(empty["work_s"] / spark["work_s"], 2)
+        per_size[str(events)] = row
+    spark_runs = sorted(
+        (r for r in results if r["engine"] == "spark" and r["status"] == "ok"), key=lambda r: r["events"]
+    )
+    out: dict[str, object] = {"cores": cores, "per_size": per_size}
+    if len(spark_runs) >= 2:
+        a, b = spark_runs[-2], spark_runs[-1]
+        out["spark_margin_events_per_s_per_core"] = round(
+            (b["events"] - a["events"]) / (b["work_s"] - a["work_s"]) / cores
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,5,20", help="millions of events (tiles of ~1M simulated events)")
@@ -272,11 +339,15 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=1800)
     parser.add_argument("--base-leads", type=int, default=BASE_LEADS)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiles of 3,000 leads, sizes 1 and 2")
+    parser.add_argument(
+        "--empty-builder", action="store_true", help="also run Spark with a builder that does nothing (features only)"
+    )
     parser.add_argument("--child", choices=["pandas", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", help=argparse.SUPPRESS)
     parser.add_argument("--training", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--empty", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
@@ -284,7 +355,9 @@ def main() -> None:
         if args.child == "pandas":
             out = child_pandas(Path(args.data), Path(args.out), args.cutoff, training)
         else:
-            out = child_spark(Path(args.data), Path(args.out), args.cutoff, training, args.master, args.driver_memory)
+            out = child_spark(
+                Path(args.data), Path(args.out), args.cutoff, training, args.master, args.driver_memory, args.empty
+            )
         print(json.dumps(out))
         return
 
@@ -292,6 +365,8 @@ def main() -> None:
         args.sizes, args.base_leads = "1,2", 3_000
     sizes = [int(s) for s in args.sizes.split(",")]
     engines = [e.strip() for e in args.engines.split(",")]
+    if args.empty_builder and "spark" in engines and not args.training_cutoffs:
+        engines.append("spark_empty_builder")
     workdir = Path(args.workdir)
     results = []
     data_meta = {}
@@ -303,7 +378,9 @@ def main() -> None:
         for engine in engines:
             out = workdir / "out" / f"{engine}_x{size}.parquet"
             out.parent.mkdir(parents=True, exist_ok=True)
-            child_args = ["--child", engine, "--data", str(folder), "--out", str(out), "--cutoff", meta["cutoff"]]
+            child = "spark" if engine == "spark_empty_builder" else engine
+            child_args = ["--child", child, "--data", str(folder), "--out", str(out), "--cutoff", meta["cutoff"]]
+            child_args += ["--empty"] if engine == "spark_empty_builder" else []
             child_args += ["--training", ",".join(training), "--master", args.master]
             child_args += ["--driver-memory", args.driver_memory]
             run = run_child(child_args, args.timeout_s)
@@ -327,6 +404,7 @@ def main() -> None:
         "data": {str(k): v for k, v in data_meta.items()},
         "runs": results,
         "growth": {engine: _growth(results, engine, sizes) for engine in engines},
+        "derived": _derived(results, _cores(args.master)),
         "notes": [
             "wall_s includes interpreter and imports; for Spark also the session (JVM) start, see session_s",
             "peak_rss_mb: the peak of the sum over the child's process tree, sampled every 0.1 s (for pandas, "

@@ -157,7 +157,7 @@ class Server:
         self.log = tmp_path / f"uvicorn-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 90.0) -> None:  # generous: loading a model on 2 busy cores is slow
         env = {
             **os.environ,
             "LEADSCORE_DATABASE_URL": self.database_url,
@@ -225,18 +225,49 @@ def crm_sample():
     return simulate(n_leads=800, n_reps=4, months=14, seed=1).data
 
 
-@pytest.fixture(scope="session")
-def model_registry(tmp_path_factory: pytest.TempPathFactory, crm_sample) -> str:
-    """An MLflow store with two versions of a small model (the same fit twice); version 1 is the champion.
+def _register_two_fits(folder: Path, crm_sample) -> str:
+    """An MLflow store with two versions of a small model; version 1 is the champion.
+
+    The two are different fits (version 1 on every snapshot, version 2 on the earliest 60% of them), so their
+    probabilities for the same lead differ and an answer can be traced to the version that computed it.
+    Trained without the leakage check, which is the slow part and is tested where it lives.
+    """
+    import numpy as np
+
+    from leadscore import registry
+    from leadscore.model.training import train, training_data_from_crm
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    labelled = training_data_from_crm(crm_sample)
+    earlier = labelled.subset(np.flatnonzero(labelled.times <= np.quantile(labelled.times, 0.6)))
+    first = registry.log_training(train(labelled, candidates=["logistic"], check_leakage=False), uri=uri)
+    registry.log_training(train(earlier, candidates=["logistic"], check_leakage=False), uri=uri)
+    registry.promote(first.version, uri=uri)
+    return uri
+
+
+def _registry_with(folder: Path, crm_sample, candidates: list[str]) -> str:
+    """An MLflow store holding one registered fit of ``candidates``, the champion (version 1).
 
     Trained without the leakage check, which is the slow part and is tested where it lives.
     """
     from leadscore import registry
     from leadscore.model.training import train, training_data_from_crm
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    result = train(training_data_from_crm(crm_sample), candidates=["logistic"], check_leakage=False)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    result = train(training_data_from_crm(crm_sample), candidates=candidates, check_leakage=False)
     first = registry.log_training(result, uri=uri)
-    registry.log_training(result, uri=uri)
     registry.promote(first.version, uri=uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def model_registry(tmp_path_factory: pytest.TempPathFactory, crm_sample) -> str:
+    """Two different fits of a small logistic model (see :func:`_register_two_fits`); version 1 is the champion."""
+    return _register_two_fits(tmp_path_factory.mktemp("mlflow"), crm_sample)
+
+
+@pytest.fixture(scope="session")
+def boosting_registry(tmp_path_factory: pytest.TempPathFactory, crm_sample) -> str:
+    """An MLflow store whose champion (version 1, the only one) is a small gradient-boosting model (~2 s to fit)."""
+    return _registry_with(tmp_path_factory.mktemp("mlflow-gb"), crm_sample, ["gradient_boosting"])

@@ -16,6 +16,14 @@ KINDS = {"calls": "numeric", "visits": "numeric", "source": "categorical", "news
 
 def synthetic_table(n: int = 2000, seed: int = 0, *, strength: float = 1.0) -> tuple[pd.DataFrame, np.ndarray]:
     """Raw text columns like a CRM export (with blanks and placeholders) and a label that depends on them."""
+    frame, y, _ = synthetic_table_with_truth(n, seed, strength=strength)
+    return frame, y
+
+
+def synthetic_table_with_truth(
+    n: int = 2000, seed: int = 0, *, strength: float = 1.0
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """:func:`synthetic_table` and the true probability each label was drawn with (the oracle)."""
     rng = np.random.default_rng(seed)
     calls = rng.poisson(2.0, n).astype(float)
     visits = rng.gamma(2.0, 2.0, n)
@@ -27,7 +35,8 @@ def synthetic_table(n: int = 2000, seed: int = 0, *, strength: float = 1.0) -> t
         + np.select([source == "referral", source == "ads"], [1.0, -0.7], 0.0)
         + 0.5 * newsletter
     )
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    p = 1 / (1 + np.exp(-logit))
+    y = (rng.random(n) < p).astype(int)
     calls_text = pd.Series(calls.astype(int).astype(str), dtype=object)
     calls_text[rng.random(n) < 0.05] = ""
     visits_text = pd.Series(np.round(visits, 2).astype(str), dtype=object)
@@ -40,7 +49,7 @@ def synthetic_table(n: int = 2000, seed: int = 0, *, strength: float = 1.0) -> t
             "newsletter": np.where(newsletter, "yes", "no"),
         }
     )
-    return frame, y
+    return frame, y, p
 
 
 def labelled(n: int = 2000, seed: int = 0, *, strength: float = 1.0, horizon: float = 0.0) -> LabelledData:

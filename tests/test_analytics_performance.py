@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.analytics.performance import METRICS, rep_performance, vs_team_median
+from leadscore.analytics.performance import MAX_PERIODS, METRICS, rep_performance, vs_team_median
 from leadscore.data.contracts import CrmData
 
 LEADS = pd.DataFrame(
@@ -117,3 +117,11 @@ def test_bad_window_is_rejected():
         rep_performance(CrmData.from_frames(LEADS, EVENTS), "2024-03-11", "2024-03-04")
     with pytest.raises(ValueError, match="unknown period 'fortnight'"):
         rep_performance(CrmData.from_frames(LEADS, EVENTS), *WEEK, period="fortnight")
+
+
+def test_a_window_of_too_many_periods_is_refused_before_any_is_computed():
+    # Found by the API fuzz test: five centuries by month (one computation per period) kept a server busy for minutes.
+    data = CrmData.from_frames(LEADS, EVENTS)
+    with pytest.raises(ValueError, match=f"too many periods: 6000 months .* at most {MAX_PERIODS}"):
+        rep_performance(data, "1700-01-01", "2200-01-01", period="month")
+    assert rep_performance(data, "2024-01-01", "2025-01-01", period="week")["period_start"].nunique() >= 52

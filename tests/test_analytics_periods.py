@@ -36,7 +36,8 @@ def test_offsets_are_converted_to_utc_before_flooring():
     # 00:30 on 1 March in Paris is 23:30 on 29 February in UTC.
     assert floor(_ts("2024-03-01T00:30:00+01:00"), "month").iloc[0] == pd.Timestamp("2024-02-01", tz="UTC")
     assert utc("2024-03-01T00:30:00+01:00") == pd.Timestamp("2024-02-29 23:30", tz="UTC")
-    assert utc(pd.Timestamp("2024-03-01")).tzinfo is not None  # naive means UTC
+    naive = utc(pd.Timestamp("2024-03-01"))  # naive means UTC: the same wall time, now marked UTC
+    assert str(naive.tz) == "UTC" and naive == pd.Timestamp("2024-03-01", tz="UTC")
 
 
 def test_missing_times_stay_missing():
@@ -50,6 +51,17 @@ def test_period_start_end_and_starts():
     weeks = period_starts("2024-03-04", "2024-03-18", "week")
     assert weeks.strftime("%m-%d").tolist() == ["03-04", "03-11"]  # 18 March is excluded
     assert period_starts("2024-03-04", "2024-03-18 00:00:01", "week").size == 3
+
+
+@pytest.mark.parametrize(("period", "count"), [("day", 182_621), ("week", 26_090), ("month", 6_000)])
+def test_period_starts_over_centuries_are_all_there(period, count):
+    # Found by the API fuzz test: over more than ~292 years the span in nanoseconds overflows int64, and days and
+    # weeks used to come back as no periods at all.
+    starts = period_starts("1700-01-01", "2200-01-01", period)
+    assert starts.size == count
+    assert starts[0] <= pd.Timestamp("1700-01-01", tz="UTC") < starts[1]
+    assert starts[-1] < pd.Timestamp("2200-01-01", tz="UTC")
+    assert (np.diff(starts.asi8) > 0).all()
 
 
 def test_range_errors_name_the_problem():

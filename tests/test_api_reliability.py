@@ -11,6 +11,8 @@ import threading
 import time
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from leadscore.store import Repository
@@ -63,6 +65,7 @@ def test_concurrent_overlapping_batches_with_retries_store_every_event_once(stor
     server = make_server(store_url)
     sent: set[str] = set()
     failures: list[str] = []
+    answered: list[int] = []
     lock = threading.Lock()
 
     def crm(seed: int) -> None:
@@ -74,6 +77,8 @@ def test_concurrent_overlapping_batches_with_retries_store_every_event_once(stor
                 body = {"events": batch, "leads": leads}
                 for _ in range(2):  # the second post is the retry of a CRM that lost the acknowledgement
                     response = post_with_retries(client, body)
+                    with lock:
+                        answered.append(response.status_code)
                     if response.status_code != 200:
                         with lock:
                             failures.append(f"{response.status_code}: {response.text[:300]}")
@@ -86,61 +91,141 @@ def test_concurrent_overlapping_batches_with_retries_store_every_event_once(stor
     for t in threads:
         t.join(timeout=180)
 
+    assert not any(t.is_alive() for t in threads), "a client never finished"
+    assert len(answered) == 4 * 8 * 2, "every post (and its retry) got an answer"
     assert not failures, failures
     stored = stored_event_ids(store_url)
     assert len(stored) == len(set(stored)) == len(sent)
     assert set(stored) == sent
 
 
-def test_every_acknowledged_event_survives_a_sigkill_of_the_server(store_url, make_server):
-    server = make_server(store_url)
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
-        leads = [lead(f"L{i:03d}") for i in range(N_LEADS)]
-        assert client.post("/api/v1/leads", json={"leads": leads}, headers=HEADERS).status_code == 200
+def crash_batch(b: int) -> dict:
+    """Batch ``b`` of the crash test: five new leads and 100 events of theirs, every field used somewhere."""
+    leads = [
+        {
+            "lead_id": f"K{b:02d}-{j}",
+            "created_at": f"2024-01-{1 + j:02d}T08:30:00Z",
+            "owner_id": f"rep_{j % 3}",
+            "source": ("web", "referral", "event")[j % 3],
+            "attributes": {"segment": ("SMB", "enterprise")[j % 2], "company_size": 10 * (b + j)},
+        }
+        for j in range(5)
+    ]
+    events = []
+    for i in range(100):
+        event = {
+            "event_id": f"k-{b:02d}-{i:03d}",
+            "lead_id": f"K{b:02d}-{i % 5}",
+            "at": f"2024-02-{1 + i % 28:02d}T{i % 24:02d}:{b:02d}:00Z",
+            "type": ("call", "stage_changed", "meeting_scheduled", "email_sent", "web_visit")[i % 5],
+        }
+        event |= [
+            {"rep_id": f"rep_{i % 3}", "duration_s": 30.5 + i, "subtype": "cold"},
+            {"stage": "qualified", "amount": 1000.25 * (b + 1)},
+            {"rep_id": "rep_1", "scheduled_for": f"2024-03-{1 + i % 28:02d}T10:00:00Z"},
+            {"rep_id": "rep_2"},
+            {},
+        ][i % 5]
+        events.append(event)
+    return {"leads": leads, "events": events}
 
-    acknowledged: list[str] = []
-    unacknowledged: list[dict] = []
+
+CRASH_BATCHES = [crash_batch(b) for b in range(30)]
+EVENT_FIELDS = ["event_id", "lead_id", "at", "type", "rep_id", "duration_s", "scheduled_for", "stage", "amount",
+                "subtype"]  # fmt: skip
+
+
+def _plain(value):
+    """A stored value as it was sent: timestamps as ISO strings with Z, missing as None, numbers as floats."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return float(value) if isinstance(value, int | float | np.number) else value
+
+
+def stored_content(url: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Every stored lead and event by id, each field as it would have been sent."""
+    repo = Repository.from_url(url)
+    try:
+        leads, events = repo.load_leads(), repo.load_events()
+    finally:
+        repo.engine.dispose()
+    lead_rows = {}
+    for row in leads.to_dict("records"):
+        plain = {k: _plain(v) for k, v in row.items()}
+        core = {k: plain.pop(k) for k in ("lead_id", "created_at", "owner_id", "source")}
+        lead_rows[core["lead_id"]] = core | {"attributes": {k: v for k, v in plain.items() if v is not None}}
+    event_rows = {row["event_id"]: {k: _plain(row[k]) for k in EVENT_FIELDS} for row in events.to_dict("records")}
+    return lead_rows, event_rows
+
+
+def as_sent(batch: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+    """A batch's leads and events by id, every field given (None where not sent), numbers as floats."""
+    leads = {
+        lead["lead_id"]: {**lead, "attributes": {k: _plain(v) for k, v in lead["attributes"].items()}}
+        for lead in batch["leads"]
+    }
+    events = {e["event_id"]: {k: _plain(e.get(k)) for k in EVENT_FIELDS} for e in batch["events"]}
+    return leads, events
+
+
+def test_a_sigkill_mid_ingest_leaves_each_batch_whole_or_absent_and_stores_what_was_sent(store_url, make_server):
+    server = make_server(store_url)
+    acknowledged: set[int] = set()
     stop = threading.Event()
 
-    def crm() -> None:
+    def crm(first: int) -> None:  # three CRMs at once, so that several batches are in flight at the kill
         with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
-            for start in range(0, len(UNIVERSE), 20):
-                batch = UNIVERSE[start : start + 20]
+            for b in range(first, len(CRASH_BATCHES), 3):
                 if stop.is_set():
-                    unacknowledged.extend(batch)
-                    continue
+                    return
                 try:
-                    response = client.post("/api/v1/events", json={"events": batch}, headers=HEADERS)
+                    response = client.post("/api/v1/events", json=CRASH_BATCHES[b], headers=HEADERS)
                 except httpx.TransportError:
-                    unacknowledged.extend(batch)
                     continue
                 if response.status_code == 200:
-                    acknowledged.extend(e["event_id"] for e in batch)
-                else:
-                    unacknowledged.extend(batch)
+                    acknowledged.add(b)
 
-    sender = threading.Thread(target=crm)
-    sender.start()
+    senders = [threading.Thread(target=crm, args=(first,)) for first in range(3)]
+    for t in senders:
+        t.start()
     deadline = time.monotonic() + 60
-    while len(acknowledged) < 200 and sender.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while len(acknowledged) < 10 and any(t.is_alive() for t in senders) and time.monotonic() < deadline:
+        time.sleep(0.002)
     server.kill()  # mid-stream: requests are in flight
     stop.set()
-    sender.join(timeout=60)
-    assert 200 <= len(acknowledged) < len(UNIVERSE), "the kill should land during ingestion"
+    for t in senders:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in senders)
+    assert 10 <= len(acknowledged) < len(CRASH_BATCHES), "the kill should land during ingestion"
 
-    assert set(acknowledged) <= set(stored_event_ids(store_url))
+    leads, events = stored_content(store_url)
+    whole = set()
+    for b, batch in enumerate(CRASH_BATCHES):
+        sent_leads, sent_events = as_sent(batch)
+        present = {i in leads for i in sent_leads} | {i in events for i in sent_events}
+        assert len(present) == 1, f"batch {b} is partly stored"
+        if present == {True}:
+            whole.add(b)
+            assert {i: leads[i] for i in sent_leads} == sent_leads
+            assert {i: events[i] for i in sent_events} == sent_events
+    assert acknowledged <= whole
+    assert set(leads) | set(events) <= {i for batch in CRASH_BATCHES for part in as_sent(batch) for i in part}
 
-    server.start()  # same database, new process: the CRM resends what was not acknowledged
+    server.start()  # same database, new process: the CRMs resend what was not acknowledged
     with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
-        for start in range(0, len(unacknowledged), 50):
-            response = post_with_retries(client, {"events": unacknowledged[start : start + 50]})
+        for b in sorted(set(range(len(CRASH_BATCHES))) - acknowledged):
+            response = post_with_retries(client, CRASH_BATCHES[b])
             assert response.status_code == 200, response.text
-    stored = stored_event_ids(store_url)
-    assert len(stored) == len(set(stored)) == len(UNIVERSE)
+    leads, events = stored_content(store_url)
+    assert leads == {i: row for batch in CRASH_BATCHES for i, row in as_sent(batch)[0].items()}
+    assert events == {i: row for batch in CRASH_BATCHES for i, row in as_sent(batch)[1].items()}
 
 
-def test_moving_the_champion_alias_under_load_fails_no_request(tmp_path, make_server, model_registry, crm_sample):
+def test_moving_the_champion_alias_under_load_fails_no_request_and_labels_each_answer_right(
+    tmp_path, make_server, model_registry, crm_sample
+):
     from leadscore import registry
     from leadscore.features.builder import build_features
 
@@ -148,9 +233,16 @@ def test_moving_the_champion_alias_under_load_fails_no_request(tmp_path, make_se
     env = {"LEADSCORE_MLFLOW_TRACKING_URI": model_registry, "LEADSCORE_MODEL_POLL_SECONDS": "0.2"}
     server = make_server(f"sqlite:///{tmp_path / 'leadscore.db'}", env)
     features = build_features(crm_sample.leads, crm_sample.events, "2024-10-01T00:00:00Z").head(20)
+    own = {}  # each version's own probabilities for these leads
+    for version in ("1", "2"):
+        model, _ = registry.load_version(version, model_registry)
+        probabilities = model.predict_proba(features[model.feature_names_in_])[:, 1]
+        own[version] = dict(zip(features["lead_id"], probabilities, strict=True))
+    assert max(abs(own["1"][i] - own["2"][i]) for i in own["1"]) > 0.01, "the versions must be told apart"
     body = {"dataframe_records": json.loads(features.drop(columns="cutoff").to_json(orient="records"))}
     headers = {"X-API-Key": "all-key"}
     outcomes: list[tuple[int, str | None]] = []
+    answers: list[dict] = []
     stop = threading.Event()
 
     def crm() -> None:
@@ -163,8 +255,11 @@ def test_moving_the_champion_alias_under_load_fails_no_request(tmp_path, make_se
                 except httpx.TransportError as err:
                     outcomes.append((0, repr(err)))
                     continue
-                version = response.json().get("model_version") if response.status_code == 200 else response.text
-                outcomes.append((response.status_code, version))
+                if response.status_code == 200:
+                    answers.append(response.json())
+                    outcomes.append((200, answers[-1]["model_version"]))
+                else:
+                    outcomes.append((response.status_code, response.text))
 
     def seen(version: str, deadline_s: float = 30.0) -> bool:
         deadline = time.monotonic() + deadline_s
@@ -188,6 +283,13 @@ def test_moving_the_champion_alias_under_load_fails_no_request(tmp_path, make_se
             t.join(timeout=60)
         registry.promote("1", uri=model_registry)
 
+    assert not any(t.is_alive() for t in threads), "a client never finished"
     failures = [o for o in outcomes if o[0] != 200]
     assert not failures, failures[:5]
     assert {v for _, v in outcomes} == {"1", "2"}
+    # Each answer was computed by the version it names: its probabilities are that version's own.
+    for answer in answers:
+        version = answer["model_version"]
+        assert [s["model_version"] for s in answer["scores"]] == [version] * len(features)
+        served = {s["lead_id"]: s["probability"] for s in answer["scores"]}
+        assert served == pytest.approx(own[version], rel=0, abs=1e-9), f"answer labelled {version}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from leadscore.api.main import create_app
 from leadscore.api.score_schemas import ScoreResponse
 from leadscore.data.contracts import EVENTS
 from leadscore.features.builder import build_features
+from leadscore.grades import grades
 
 pytest_plugins = ["api_fixtures"]
 
@@ -61,6 +63,25 @@ def history_payload(data, lead_ids) -> dict:
     }
 
 
+def own_probabilities(uri: str, version: str, features: pd.DataFrame) -> pd.Series:
+    """What registered ``version`` itself says for these feature rows: MLflow's loader, then ``predict_proba``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.sklearn.load_model(f"models:/{registry.MODEL_NAME}/{version}")
+    return pd.Series(model.predict_proba(features[list(model.feature_names_in_)])[:, 1], index=features["lead_id"])
+
+
+# The service scores through the compiled model (leadscore.model.compiled), equal to the pipeline to 1e-9 on the
+# log-odds; a probability moves by at most a quarter of that.
+SAME_PROBABILITY = 1e-9
+
+
+@pytest.fixture
+def mlflow_loads_skops(monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow's own loader asks for the opt-in
+
+
 def test_without_a_model_scoring_is_a_503_saying_how_to_train(store_url, make_settings):
     with TestClient(create_app(make_settings(store_url))) as client:
         responses = [
@@ -81,11 +102,16 @@ def test_without_a_model_scoring_is_a_503_saying_how_to_train(store_url, make_se
     assert ingest.status_code == 200  # ingestion needs no model
 
 
-def test_readiness_and_model_info_once_a_model_is_loaded(client):
+def test_readiness_and_model_info_once_a_model_is_loaded(client, champion_v1):
+    from mlflow import MlflowClient
+
     assert client.get("/readyz").json()["model"] == {"loaded": True, "detail": "version 1 (champion)", "version": "1"}
     info = client.get("/api/v1/model", headers=KEY).json()
     assert (info["version"], info["alias"], info["source"], info["chosen"]) == ("1", "champion", "crm", "logistic")
-    assert info["trained_at"] and 0 < info["metrics"]["roc_auc"] <= 1
+    mlflow_client = MlflowClient(champion_v1)
+    run = mlflow_client.get_run(mlflow_client.get_model_version(registry.MODEL_NAME, "1").run_id)
+    assert info["trained_at"] and info["metrics"]["roc_auc"] == run.data.metrics["roc_auc"]
+    assert info["metrics"]["log_loss"] == run.data.metrics["log_loss"]
     assert {"name": "stage", "kind": "categorical"} in info["features"]
 
 
@@ -112,8 +138,46 @@ def test_scores_from_histories_equal_scores_from_the_same_feature_rows(client, c
     reasons = {n["lead_id"]: n["reason"] for n in by_history.json()["not_scored"]}
     assert "closed (won)" in reasons[closed] and "after the cutoff" in reasons[later]
     first = history[open_ids[0]]
-    assert first["model_version"] == "1" and first["grade"] in "ABCD" and first["reasons_up"]
+    assert first["model_version"] == "1" and first["reasons_up"]
     assert first["cutoff"].startswith("2024-10-01")
+
+
+def test_served_probabilities_are_the_named_versions_own_predictions(client, champion_v1, crm_sample,
+                                                                     mlflow_loads_skops):  # fmt: skip
+    features = open_features(crm_sample)
+    ids = features["lead_id"].head(30).tolist()
+    rows = features[features["lead_id"].isin(ids)]
+    own = {v: own_probabilities(champion_v1, v, rows) for v in ("1", "2")}
+    assert (own["1"] - own["2"]).abs().max() > 0.01, "the two versions must disagree for this test to mean much"
+    records = json.loads(rows.drop(columns="cutoff").to_json(orient="records"))
+    for version in ("1", "2"):
+        registry.promote(version, uri=champion_v1)
+        assert client.post("/api/v1/model/reload", headers=KEY).json()["version"] == version
+        for body in (history_payload(crm_sample, ids), {"dataframe_records": records}):
+            answer = client.post("/api/v1/scores", json=body, headers=KEY).json()
+            assert answer["model_version"] == version
+            scores = answer["scores"]
+            assert sorted(s["lead_id"] for s in scores) == sorted(ids)
+            assert {s["model_version"] for s in scores} == {version}
+            served = pd.Series({s["lead_id"]: s["probability"] for s in scores})
+            np.testing.assert_allclose(served[own[version].index], own[version], rtol=0, atol=SAME_PROBABILITY)
+            expected_grades = grades(served.to_numpy(), client.app.state.model_holder.require().scorer.grade_cutoffs)
+            assert [s["grade"] for s in scores] == expected_grades.tolist()
+
+
+def test_stored_leads_are_served_the_named_versions_own_predictions(stored_client, champion_v1, crm_sample,
+                                                                    mlflow_loads_skops):  # fmt: skip
+    features = open_features(crm_sample)
+    own = own_probabilities(champion_v1, "1", features)
+    for lead_id in features["lead_id"].head(5):
+        answer = stored_client.get(f"/api/v1/leads/{lead_id}/score?as_of=2024-10-01T00:00:00Z", headers=KEY).json()
+        assert answer["model_version"] == "1"
+        assert answer["probability"] == pytest.approx(own[lead_id], rel=0, abs=SAME_PROBABILITY)
+    listed = stored_client.get("/api/v1/leads/prioritized?as_of=2024-10-01T00:00:00Z&limit=1000", headers=KEY).json()
+    assert listed["model_version"] == "1"
+    served = pd.Series({i["lead_id"]: i["probability"] for i in listed["items"]})
+    assert sorted(served.index) == sorted(own.index)
+    np.testing.assert_allclose(served[own.index], own, rtol=0, atol=SAME_PROBABILITY)
 
 
 def test_scoring_answers_match_the_documented_response_and_reasons_can_be_left_out(client, crm_sample):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
@@ -151,6 +152,89 @@ def test_gate_both_ways_then_promote_and_rollback(store, good, weak):
         registry.rollback(uri=store)
 
 
+class Holdout(SimpleNamespace):
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class FixedChampion:
+    """A champion whose holdout probabilities are given: its metrics are known before the gate computes them."""
+
+    feature_names_in_ = np.array(["x"])
+
+    def __init__(self, p: np.ndarray):
+        self.p = p
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        assert len(X) == len(self.p)
+        return np.column_stack([1 - self.p, self.p])
+
+
+@pytest.fixture(scope="module")
+def boundary():
+    """A holdout, a champion judged as deployed on it, and the champion's metrics there."""
+    from leadscore.model.metrics import evaluate
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(400) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.25 * (y - 0.3) + rng.normal(0, 0.15, 400), 0.02, 0.98)
+    holdout = Holdout(X=pd.DataFrame({"x": np.arange(400.0)}), y=y)
+    card = registry.ModelCard(
+        source="table", kinds={"x": "numeric"}, chosen="logistic", calibration="sigmoid", cold_start=False,
+        horizon_days=0.0, time_kind="column", trained_until=100.0, reference_quantiles=[], explanation="",
+    )  # fmt: skip
+    return holdout, FixedChampion(p), card, evaluate(y, p)
+
+
+def gate_with(boundary, log_loss: float, roc_auc: float) -> registry.GateDecision:
+    """The gate's decision for a challenger whose holdout metrics are exactly ``log_loss`` and ``roc_auc``."""
+    holdout, champion, card, _ = boundary
+    result = SimpleNamespace(
+        cold_start=False,
+        holdout=holdout,
+        train_part=None,  # never used: the champion was trained before the holdout (judged as deployed)
+        split=SimpleNamespace(valid_start=100.0, time_ordered=True),
+        chosen=SimpleNamespace(metrics={"log_loss": log_loss, "roc_auc": roc_auc}, model=None, probabilities=None),
+    )
+    decision = registry.compare(result, champion, card)
+    assert "as deployed" in decision.reason
+    return decision
+
+
+def test_the_gate_tolerances_are_inclusive_and_exact_at_their_boundaries(boundary):
+    """Rule: a challenger is refused only when its log loss exceeds the champion's + LOG_LOSS_TOLERANCE, or its
+    ROC AUC is below the champion's - AUC_TOLERANCE; worse by exactly the tolerance (``challenger == champion +
+    tolerance`` as floats) passes. Each side is met by one float step, and by 1e-9 (far below any real gain)."""
+    ll, auc = boundary[3]["log_loss"], boundary[3]["roc_auc"]
+    assert 0.3 < ll < 0.7 and 0.6 < auc < 0.95  # a real champion's figures, computed by the gate on its holdout
+    ll_edge, auc_edge = ll + registry.LOG_LOSS_TOLERANCE, auc - registry.AUC_TOLERANCE
+
+    exact = gate_with(boundary, ll_edge, auc_edge)
+    assert exact.promote, exact.reason
+    assert exact.comparison == {
+        "challenger_log_loss": ll_edge,
+        "champion_log_loss": ll,
+        "challenger_roc_auc": auc_edge,
+        "champion_roc_auc": auc,
+    }
+    for within in (ll_edge - 1e-9, np.nextafter(ll_edge, 0)):
+        assert gate_with(boundary, within, auc).promote
+    for beyond in (ll_edge + 1e-9, np.nextafter(ll_edge, 1)):
+        refused = gate_with(boundary, beyond, auc)
+        assert not refused.promote
+        assert refused.reason.startswith("log loss") and "ROC AUC" not in refused.reason
+    for within in (auc_edge + 1e-9, np.nextafter(auc_edge, 1)):
+        assert gate_with(boundary, ll, within).promote
+    for beyond in (auc_edge - 1e-9, np.nextafter(auc_edge, 0)):
+        refused = gate_with(boundary, ll, beyond)
+        assert not refused.promote
+        assert refused.reason.startswith("ROC AUC") and "log loss" not in refused.reason
+    both = gate_with(boundary, ll_edge + 1e-9, auc_edge - 1e-9)
+    assert not both.promote and "log loss" in both.reason and "ROC AUC" in both.reason
+    better = gate_with(boundary, ll - 0.01, auc + 0.01)  # better on both: promoted, of course
+    assert better.promote
+
+
 def test_a_champion_trained_before_the_holdout_is_judged_as_deployed(store):
     dated = labelled(2500, seed=22)
     dated.time_kind = "column"  # times are days: the champion's training end is comparable with the holdout
@@ -197,7 +281,9 @@ def test_scorer_scores_with_probability_grade_percentile_and_reasons(store, good
     assert (scores["cutoff"] == pd.Timestamp("2025-01-31", tz="UTC")).all()
 
     one = scorer.score_features(frame[:1], percentile_of="reference")
-    assert 0 <= one.loc[0, "percentile"] <= 100
+    reference, p = np.asarray(scorer.card.reference_quantiles), one.loc[0, "probability"]
+    assert not np.isclose(reference, p, rtol=1e-6, atol=0).any()  # between two steps: the share is unambiguous
+    assert one.loc[0, "percentile"] == np.round((reference <= p).mean() * 100, 1)  # the share of the reference
     # The model is loaded once per store and version.
     assert Scorer.from_registry(tracking_uri=store).model is scorer.model
     with pytest.raises(ValueError, match="'calls'"):

@@ -272,13 +272,14 @@ def test_score_with_the_spark_engine_writes_probability_grade_and_version(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     written = pd.read_parquet(out)
-    assert {"lead_id", "probability", "grade", "model_version", "cutoff"} <= set(written.columns)
+    assert list(written.columns) == ["lead_id", "probability", "grade", "percentile", "model_version", "cutoff",
+                                     "provisional"]  # fmt: skip
     expected = Scorer.from_registry("champion", tracking_uri).score(
         sim_data.leads, sim_data.events, sim_data.end, percentile_of="reference"
     )
     both = expected.merge(written, on="lead_id", suffixes=("", "_spark"), validate="one_to_one")
     assert len(both) == len(expected)
     np.testing.assert_allclose(both["probability_spark"], both["probability"], rtol=1e-9, atol=1e-12)
-    for column in ("grade", "percentile", "cutoff"):
+    for column in ("grade", "percentile", "cutoff", "provisional"):
         assert (both[f"{column}_spark"] == both[column]).all(), column
     assert set(written["model_version"]) == {"1"}

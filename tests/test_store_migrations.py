@@ -25,7 +25,7 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     engine = create_engine(database_url)
     tables = set(sa.inspect(engine).get_table_names())
     engine.dispose()
-    assert {"leads", "events", "goals", "expenses", "score_history", "alembic_version"} <= tables
+    assert tables == {"leads", "events", "goals", "expenses", "score_history", "alembic_version"}
 
 
 def test_the_models_match_the_migrations(database_url):

@@ -90,6 +90,12 @@ def _table(frame: pd.DataFrame, **parameters: Any) -> Table:
     return Table(columns=[str(c) for c in frame.columns], rows=rows, parameters=shown)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
 # Which query parameter a library message is about, judged by its first clause (before any list of choices).
 PARAMETER_OF_MESSAGE = (
     ("grouping", "group_by"),

@@ -39,6 +39,9 @@ from leadscore.analytics.periods import as_ns, check_period, period_starts
 from leadscore.data.contracts import COLD_CALL_SUBTYPE, TEAM_SCOPE, CrmData
 
 TEAM_MEDIAN = "team_median"
+#: Most periods one call splits its window into (a year of days): each period is computed on its own, so a
+#: century of days would keep a server busy for minutes.
+MAX_PERIODS = 400
 _TYPES = (
     "email_sent",
     "email_opened",
@@ -215,7 +218,8 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
     start, end : timestamp-like, optional
         The half-open window; by default the whole data set.
     period : {None, "day", "week", "month"}
-        Split the window into periods (a ``period_start`` column is added); None gives one row per rep.
+        Split the window into periods (a ``period_start`` column is added); None gives one row per rep. At
+        most :data:`MAX_PERIODS` periods (a ValueError otherwise).
     as_of : timestamp-like, optional
         How far to look for first responses and deal outcomes; by default the end of the data.
 
@@ -243,6 +247,11 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
         return _window(prepared, lo.value, hi.value)
     check_period(period)
     starts = period_starts(lo, hi, period)
+    if len(starts) > MAX_PERIODS:
+        raise ValueError(
+            f"too many periods: {len(starts)} {period}s in [{lo}, {hi}), at most {MAX_PERIODS}; "
+            "narrow the range or choose a longer period"
+        )
     frames = []
     for i, s in enumerate(starts):
         p_lo = max(s, lo)

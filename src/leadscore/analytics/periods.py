@@ -168,7 +168,10 @@ def period_starts(start, end, period: str) -> pd.DatetimeIndex:
         ns = months.astype("datetime64[ns]").view("int64")
     else:
         step = DAY_NS * (7 if period == "week" else 1)
-        ns = np.arange(first, last + 1, step, dtype="int64")
+        # Counted in Python integers: over more than ~292 years, last - first overflows int64 (numpy's arange
+        # then silently gave no periods at all).
+        count = (int(last) - int(first)) // step + 1
+        ns = int(first) + step * np.arange(count, dtype="int64")
     return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
 
 
