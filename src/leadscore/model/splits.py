@@ -90,8 +90,9 @@ class LabelledData:
 
         Examples
         --------
-        >>> data = LabelledData(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), [0, 1], None, 0.0,
-        ...                     {"a": "numeric", "b": "numeric"}, "table", "none", "example")
+        >>> data = LabelledData(X=pd.DataFrame({"a": [1, 2], "b": [3, 4]}), y=[0, 1], times=None, horizon=0.0,
+        ...                     kinds={"a": "numeric", "b": "numeric"}, source="table", time_kind="none",
+        ...                     description="example")
         >>> list(data.without_features(["b"]).X.columns)
         ['a']
         """
