@@ -361,6 +361,8 @@ def histories(draw, max_leads: int = 5, max_events: int = 25):
 
 
 cutoffs = st.integers(0, 130 * 24).map(lambda h: BASE + h * HOUR)
+# too_slow is suppressed because histories() draws every field of up to 25 events one by one, which on a busy 2-core
+# CI machine can exceed hypothesis' budget for generating data; it says nothing about the code under test.
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
