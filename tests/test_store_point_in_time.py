@@ -12,6 +12,7 @@ import pandas as pd
 import pit_histories as pit
 import pytest
 
+from leadscore.features import build_features
 from leadscore.prioritize import features_for, score_open_leads
 from leadscore.scoring import Scorer
 
@@ -69,3 +70,25 @@ def test_storing_events_after_the_cutoff_changes_no_stored_score(repo, scorer, s
     everything = pd.concat([known, later], ignore_index=True)
     in_memory, _ = features_for(scorer, pd.concat([leads, late], ignore_index=True), everything, t)
     assert sorted(in_memory["lead_id"]) == sorted(listed["lead_id"])
+
+
+def test_an_event_a_nanosecond_after_the_cutoff_is_not_known_from_the_store(repo):
+    # The store keeps microseconds; rounding an event's time down would make one 1 ns after t known at t.
+    one = pd.Timedelta(1, "ns")
+    leads = pd.DataFrame(
+        {"lead_id": ["a", "b", "late"], "created_at": [T - pd.Timedelta(days=1)] * 2 + [T + one], "source": "web"}
+    )
+    events = pd.DataFrame(
+        {
+            "event_id": ["1", "2", "3", "4"],
+            "lead_id": ["a", "a", "b", "late"],
+            "at": [T, T + one, T + one, T + one],
+            "type": ["call", "call", "won", "call"],
+        }
+    )
+    repo.ingest(leads=leads, events=events)
+    data = repo.load_crm(open_at=T.to_pydatetime())
+    assert sorted(data.leads["lead_id"]) == ["a", "b"]  # b is won 1 ns after t: still open at t; late is not yet
+    features = build_features(data.leads, data.events, T).set_index("lead_id")
+    assert features.loc["a", "call_total"] == 1  # the call at t counts, the one 1 ns later does not
+    assert features.loc["b", "interactions_total"] == 0
