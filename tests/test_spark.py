@@ -298,6 +298,11 @@ def test_on_adversarial_histories_spark_equals_pandas_and_ignores_what_happens_a
     mutated = pit.mutate_future(rng, leads, events, t, pit.FIELDS, resolution="us")
     changed_events = pd.concat([mutated, future], ignore_index=True)
     changed_events = changed_events[changed_events["lead_id"] != "GHOST"]  # the contracts refuse unknown leads
+    # And a nanosecond after the cutoff (finer than Spark keeps): a call, a win and a lead's creation.
+    one_ns = t + pd.Timedelta(1, "ns")
+    ns_events = pd.DataFrame({"lead_id": ["L0", "L1", "SOON"], "at": [one_ns] * 3, "type": ["call", "won", "call"]})
+    changed_events = pd.concat([changed_events, ns_events], ignore_index=True)
+    late = pd.concat([late, pd.DataFrame({"lead_id": ["SOON"], "created_at": [one_ns], "source": ["web"]})])
     data = CrmData.from_frames(leads, pit.with_ids(events))
     changed = CrmData.from_frames(pd.concat([leads, late], ignore_index=True), pit.with_ids(changed_events))
     extra = (pit.EXTRA,)
