@@ -176,3 +176,80 @@ def test_labels_match_the_definition_on_random_histories(data, days, horizon):
             expected.add((lead.lead_id, t, int(len(won) > 0)))
     assert set(zip(got["lead_id"], got["cutoff"], got["label"].astype(int), strict=True)) == expected
     assert len(got) == len(expected)
+
+
+# Point in time, adversarially: long histories of every event type with cutoffs on event times and a nanosecond
+# either side, wins exactly at the end of the horizon and a nanosecond to months either side of it.
+
+import pit_histories as pit  # noqa: E402
+
+HORIZONS_DAYS = st.sampled_from([1 / 86_400, 1 / 24, 1.0, 7.0, 90.0])
+
+
+def _crm(leads: pd.DataFrame, events: pd.DataFrame) -> CrmData:
+    return CrmData.from_frames(leads, pit.with_ids(events))
+
+
+def _first_won(events: pd.DataFrame, lead_id: str) -> pd.Timestamp | None:
+    won = events.loc[(events["lead_id"] == lead_id) & (events["type"] == "won"), "at"]
+    return won.min() if len(won) else None
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_leads=st.integers(1, 6), horizon=HORIZONS_DAYS, data=st.data())
+def test_each_snapshot_is_the_feature_frame_at_its_cutoff_and_its_label_the_definition(seed, n_leads, horizon, data):
+    leads, events = pit.history(seed, n_leads=n_leads, per_lead=60, closing_rate=0.3)
+    rng = np.random.default_rng(seed + 3)
+    cutoffs = [pit.T0] + [
+        pit.cutoff_on_events(rng, events, data.draw(st.sampled_from(["on", "before", "after"]))) for _ in range(3)
+    ]
+    h = pd.Timedelta(int(round(horizon * pit.DAY)), "ns")
+    # Wins at the very end of a horizon, or a nanosecond, a second, ... either side of it.
+    wins = []
+    for lead_id in leads["lead_id"]:
+        t = cutoffs[int(rng.integers(0, len(cutoffs)))]
+        shift = int(rng.choice([0, 0, *pit.offsets(rng, 2)]))
+        wins.append({"lead_id": lead_id, "at": t + h + pd.Timedelta(shift, "ns"), "type": "won"})
+    events = pd.concat([events, pd.DataFrame(wins).astype({"lead_id": "str", "type": "str"})], ignore_index=True)
+    crm = _crm(leads, events)
+
+    training = build_training_set(crm, cutoffs, horizon_days=horizon, extra_types=(pit.EXTRA,))
+    labelled = sorted(t for t in set(cutoffs) if t + h <= crm.end)
+    assert sorted(training["cutoff"].unique()) == [t for t in labelled if build_features(crm.leads, crm.events, t).size]
+    for t in labelled:
+        rows = training[training["cutoff"] == t].reset_index(drop=True)
+        expected = build_features(crm.leads, crm.events, t, extra_types=(pit.EXTRA,))
+        pd.testing.assert_frame_equal(rows.drop(columns="label"), expected)
+        for lead_id, label in zip(rows["lead_id"], rows["label"], strict=True):
+            won = _first_won(crm.events, lead_id)
+            assert label == int(won is not None and t < won <= t + h), (lead_id, t, won)
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_a_win_at_the_end_of_the_horizon_is_positive_and_one_just_after_it_negative(offset):
+    t, h = pit.T0, pd.Timedelta(days=30)
+    late = t + h + pd.Timedelta(offset, "ns")
+    data = _crm(
+        pd.DataFrame({"lead_id": ["at_end", "after_end"], "created_at": [t - h] * 2}),
+        pd.DataFrame(
+            {"lead_id": ["at_end", "after_end", "after_end"], "at": [t + h, late, late], "type": ["won", "won", "call"]}
+        ),
+    )
+    assert labels_of(label_snapshots(data, [t], horizon_days=30), t) == {"at_end": 1, "after_end": 0}
+    training = build_training_set(data, [t], horizon_days=30)
+    assert training.set_index("lead_id")["label"].to_dict() == {"at_end": 1, "after_end": 0}
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_a_horizon_ending_exactly_at_the_end_of_the_data_is_labelled_and_one_just_past_it_censored(offset):
+    t, h = pit.T0, pd.Timedelta(days=30)
+    data = _crm(
+        pd.DataFrame({"lead_id": ["a"], "created_at": [t - h]}),
+        pd.DataFrame({"lead_id": ["a"], "at": [t + h], "type": ["call"]}),
+    )
+    assert data.end == t + h
+    assert len(label_snapshots(data, [t], horizon_days=30)) == 1
+    assert len(build_training_set(data, [t], horizon_days=30)) == 1
+    past_end = t + pd.Timedelta(offset, "ns")
+    assert label_snapshots(data, [past_end], horizon_days=30).empty
+    assert build_training_set(data, [past_end], horizon_days=30).empty
