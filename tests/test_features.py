@@ -600,3 +600,62 @@ def test_simulated_crm_features_equal_the_reference():
     fast = build_features(data.leads, data.events, t, extra_types=extra)
     assert len(fast) > 10
     assert_same_features(fast, reference_features(data.leads, data.events, t, extra))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Found by mutation testing (`make mutate`, README "Mutation testing"): the boundaries that a look-ahead of a
+# second or an hour, or an off-by-one in a comparison with the cutoff, would cross.
+
+JUST_AFTER = (pd.Timedelta(seconds=1), HOUR)
+
+
+def _just_after_the_cutoff(cutoff: pd.Timestamp, lead_ids: list[str], types: list[str] = TYPES) -> pd.DataFrame:
+    """Every event type, with every attribute a feature reads, one second and one hour after ``cutoff``.
+
+    Known, any of them would change some feature of the hand-built leads: a scheduling event due before A's next
+    step, a cancellation of that step, a cold timed call, a stage, an amount, a reply, a close.
+    """
+    rows = []
+    for lead_id in lead_ids:
+        for delta in JUST_AFTER:
+            for event_type in types:
+                cancelling = event_type in ("meeting_cancelled", "meeting_rejected")
+                rows.append(
+                    {
+                        "lead_id": lead_id,
+                        "at": cutoff + delta,
+                        "type": event_type,
+                        "scheduled_for": ts("2024-03-05") if cancelling else cutoff + 2 * DAY,
+                        "duration_s": 900.0,
+                        "subtype": "cold",
+                        "stage": "negotiation",
+                        "amount": 777.0,
+                    }
+                )
+    return events_frame(rows)
+
+
+@pytest.mark.parametrize("extra_types", [(), ("webinar",)])
+def test_events_a_second_or_an_hour_after_the_cutoff_change_no_feature(hand_built, extra_types):
+    leads, events = hand_built
+    before = build_features(leads, events, T, extra_types=extra_types)
+    late_leads = leads_frame([{"lead_id": f"LATE{i}", "created_at": T + d} for i, d in enumerate(JUST_AFTER)])
+    after_leads = pd.concat([leads, late_leads], ignore_index=True)
+    not_closing = [x for x in TYPES if x not in ("won", "lost")]
+    after_events = pd.concat(
+        [events, _just_after_the_cutoff(T, ["A", "B"]), _just_after_the_cutoff(T, ["LATE0", "LATE1"], not_closing)],
+        ignore_index=True,
+    )
+    after = build_features(after_leads, after_events, T, extra_types=extra_types)
+    pd.testing.assert_frame_equal(before, after)
+    # The same through one preparation and several cutoffs, as the training set computes them.
+    prepared = prepare_events(after_leads, after_events)
+    pd.testing.assert_frame_equal(features_at(prepared, T, extra_types=extra_types), before)
+    # One second later they count (so the test above is not vacuous): A and B are closed, LATE0 is open.
+    moved = features_at(prepared, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    assert moved["lead_id"].tolist() == ["LATE0"]
+    open_events = pd.concat([events, _just_after_the_cutoff(T, ["A", "B"], not_closing)], ignore_index=True)
+    moved = build_features(leads, open_events, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    a, b = (row for _, row in moved.iterrows())
+    assert a["call_total"] == before.iloc[0]["call_total"] + 1 and a["deal_amount"] == 777.0
+    assert b["stage"] == "negotiation" and b["has_next_step"] == 1 and b["cold_calls_total"] == 1
