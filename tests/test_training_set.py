@@ -176,3 +176,58 @@ def test_labels_match_the_definition_on_random_histories(data, days, horizon):
             expected.add((lead.lead_id, t, int(len(won) > 0)))
     assert set(zip(got["lead_id"], got["cutoff"], got["label"].astype(int), strict=True)) == expected
     assert len(got) == len(expected)
+
+
+# Found by mutation testing (`make mutate`, README "Mutation testing"): every boundary of the label and of the
+# censoring, one second either side, where a look-ahead or an off-by-one in a comparison would show.
+
+
+def test_labels_and_censoring_one_second_either_side_of_each_boundary():
+    t, second, horizon = ts("2024-01-15"), pd.Timedelta(seconds=1), pd.Timedelta(days=30)
+    before = str(t - pd.Timedelta(days=10))
+    data = crm(
+        leads=[
+            ("created_at_t", str(t)),
+            ("created_just_after", str(t + second)),
+            ("won_just_before", before),
+            ("won_at_t", before),
+            ("won_just_after", before),
+            ("lost_just_after", before),
+            ("won_at_horizon", before),
+            ("won_just_past", before),
+        ],
+        events=[
+            ("won_just_before", str(t - second), "won"),
+            ("won_at_t", str(t), "won"),
+            ("won_just_after", str(t + second), "won"),
+            ("lost_just_after", str(t + second), "lost"),
+            ("won_at_horizon", str(t + horizon), "won"),
+            ("won_just_past", str(t + horizon + second), "won"),  # also the end of the data
+            ("created_at_t", str(t + second), "call"),
+        ],
+    )
+    assert data.end == t + horizon + second
+    labels = label_snapshots(data, [t, t + second, t + 2 * second], horizon_days=30)
+    assert labels_of(labels, t) == {
+        "created_at_t": 0,
+        "won_just_after": 1,
+        "lost_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 0,
+    }
+    # Its horizon ends exactly at the end of the data: labelled; one second later: censored.
+    assert labels_of(labels, t + second) == {
+        "created_at_t": 0,
+        "created_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 1,
+    }
+    assert sorted(labels["cutoff"].unique()) == [t, t + second]
+    training = build_training_set(data, [t, t + second, t + 2 * second], horizon_days=30)
+    pd.testing.assert_frame_equal(training[["lead_id", "cutoff", "label"]], labels)
+    at_t = training[training["cutoff"] == t].set_index("lead_id")
+    assert at_t.loc["created_at_t", "call_total"] == 0 and at_t.loc["created_at_t", "days_since_created"] == 0.0
+    at_next = training[training["cutoff"] == t + second].set_index("lead_id")
+    assert at_next.loc["created_at_t", "call_total"] == 1
+    # A horizon given in fractions of a day is not rounded to whole days.
+    assert labels_of(label_snapshots(data, [t], horizon_days=30 - 1 / 86_400), t)["won_at_horizon"] == 0
