@@ -52,16 +52,11 @@ test: $(DEV_STAMP)  ## Set up with the development extras and run the whole suit
 # (mutants/ is rebuilt); then the planted look-ahead leaks of tools/plant_leaks.py, if it is there. The report
 # (every mutant not killed, as file:line and the change) goes to build/mutation/; the README has the last one.
 # MUTATE_JOBS workers (default 2); about 25 minutes on two busy cores. One mutant again after a new test:
-# `mutmut run 'leadscore.features.x__stage__mutmut_5'`, then `python tools/mutation_report.py`.
+# `.venv/bin/mutmut run 'leadscore.features.x__stage__mutmut_5'`, then `.venv/bin/python tools/mutation_report.py`.
 MUTATE_JOBS ?= 2
 
 mutate: $(DEV_STAMP)  ## Mutation testing of the point-in-time code; report in build/mutation/
-	@rm -rf mutants && mkdir -p build/mutation
-	@start=$$(date +%s); \
-	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) > build/mutation/mutmut.log 2>&1 \
-		|| { tail -c 3000 build/mutation/mutmut.log; exit 1; }; \
-	echo "mutmut: $$(( $$(date +%s) - start )) s with $(MUTATE_JOBS) workers" | tee build/mutation/time.txt
-	$(BIN)/python tools/mutation_report.py
+	$(BIN)/python tools/mutation_report.py --run $(MUTATE_JOBS)
 	@if [ -f tools/plant_leaks.py ]; then echo "== planted leaks"; $(BIN)/python tools/plant_leaks.py; fi
 
 lint: $(DEV_STAMP)  ## ruff check and format check

@@ -659,3 +659,44 @@ def test_events_a_second_or_an_hour_after_the_cutoff_change_no_feature(hand_buil
     a, b = (row for _, row in moved.iterrows())
     assert a["call_total"] == before.iloc[0]["call_total"] + 1 and a["deal_amount"] == 777.0
     assert b["stage"] == "negotiation" and b["has_next_step"] == 1 and b["cold_calls_total"] == 1
+
+
+def test_owner_context_counts_each_close_once_and_only_when_known():
+    from leadscore.context import add_owner_context
+
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a1", "a2", "a3", "b1", "u1", "open_a", "open_c", "open_u", *[f"t{i}" for i in range(40)]],
+            "owner_id": ["ann", "ann", "ann", "bob", None, "ann", "carol", None, *["tie"] * 40],
+        }
+    )
+    events = events_frame(
+        [
+            {"lead_id": "a1", "at": "2024-02-01", "type": "won"},
+            {"lead_id": "a1", "at": "2024-02-02", "type": "lost"},  # a second close: a1 counts once, as won
+            {"lead_id": "a2", "at": "2024-02-01", "type": "lost"},  # at the same time as a1's win
+            {"lead_id": "a3", "at": "2024-03-01", "type": "won"},  # exactly at the cutoff: known
+            {"lead_id": "b1", "at": "2024-03-01T00:00:01", "type": "won"},  # a second after it: not known
+            {"lead_id": "u1", "at": "2024-02-01", "type": "lost"},  # no owner: pooled with the other leads without
+            # Won and lost at the same moment, won first: the first row is the first close (a stable sort).
+            *[{"lead_id": f"t{i}", "at": "2024-02-03", "type": x} for i in range(40) for x in ("won", "lost")],
+        ]
+    )
+    cutoffs = [T, ts("2024-01-01"), T, T, T, T]
+    frame = pd.DataFrame({"lead_id": ["open_a", "open_a", "open_c", "open_u", "ghost", "t0"], "cutoff": cutoffs})
+    out = add_owner_context(frame, leads, events, prior_strength=2.0)
+    assert out["owner_win_rate"].dtype == np.float64 and out["owner_closed_leads"].dtype == np.int64
+    # Team at T: 44 closed (a1, a2, a3, u1 and the 40 ties), 42 won -> 43 / 46.
+    team = 43 / 46
+    assert out["owner_closed_leads"].tolist() == [3, 0, 0, 1, 1, 40]
+    expected = [
+        (2 + 2 * team) / (3 + 2),  # ann at T: a1 (once, won), a2, a3
+        0.5,  # ann before anything closed: the team's prior (0 + 1) / (0 + 2)
+        team,  # carol, nothing closed: the team's rate
+        (0 + 2 * team) / (1 + 2),  # no owner: u1
+        (0 + 2 * team) / (1 + 2),  # a lead not in the leads table: no owner either
+        (40 + 2 * team) / (40 + 2),  # every tie counted as won
+    ]
+    assert out["owner_win_rate"].tolist() == pytest.approx(expected)
+    default = add_owner_context(frame.iloc[:1], leads, events)  # prior_strength 10
+    assert default["owner_win_rate"].iloc[0] == pytest.approx((2 + 10 * team) / (3 + 10))

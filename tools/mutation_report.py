@@ -1,16 +1,23 @@
-"""Summarise the last `mutmut run` (mutants/) into build/mutation/report.txt and report.json.
+"""Run mutmut from scratch and summarise it into build/mutation/report.txt and report.json (``make mutate``).
 
-Counts per status and per file, then every mutant that was not killed, as ``file:line`` with the changed line
-before and after, so that it can be listed in the README and killed by a test or explained. Run from the
-project root after ``mutmut run`` (``make mutate`` does both).
+``python tools/mutation_report.py --run 2`` removes mutants/, runs ``mutmut run --max-children 2`` (its output in
+build/mutation/mutmut.log) and times it, wall and CPU; without ``--run`` it only summarises the last run (after
+re-running some mutants by name, say). The summary: counts per status and per file, then every mutant that was not
+killed, as ``file:line`` with the changed line before and after, so that it can be listed in the README and
+killed by a test or explained. Run from the project root.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import re
+import resource
+import shutil
+import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -56,7 +63,33 @@ def _changed_line(diff: str, start: int) -> tuple[int | None, str, str]:
     return line, " / ".join(before), " / ".join(after)
 
 
+def run_mutmut(jobs: int) -> dict[str, float]:
+    """``mutmut run`` from scratch with ``jobs`` workers; its wall and CPU time (the workers included)."""
+    shutil.rmtree("mutants", ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    start, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(OUT / "mutmut.log", "w") as log:
+        code = subprocess.call([str(mutmut), "run", "--max-children", str(jobs)], stdout=log, stderr=subprocess.STDOUT)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timing = {
+        "jobs": jobs,
+        "wall_s": round(time.monotonic() - start),
+        "cpu_s": round(used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime),
+    }
+    (OUT / "time.json").write_text(json.dumps(timing) + "\n")
+    if code != 0:
+        print((OUT / "mutmut.log").read_text()[-3000:], file=sys.stderr)
+        raise SystemExit(f"mutmut run failed with exit code {code} (log: {OUT / 'mutmut.log'})")
+    return timing
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=int, metavar="JOBS", help="run mutmut from scratch with JOBS workers first")
+    args = parser.parse_args()
+    if args.run is not None:
+        run_mutmut(args.run)
     config()  # reads [tool.mutmut] from ./pyproject.toml
     statuses: Counter[str] = Counter()
     per_file: dict[str, Counter[str]] = {}
@@ -86,10 +119,14 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     summary = {"total": sum(statuses.values()), **dict(statuses.most_common())}
+    timing = json.loads((OUT / "time.json").read_text()) if (OUT / "time.json").exists() else None
     (OUT / "report.json").write_text(
-        json.dumps({"summary": summary, "per_file": per_file, "not_killed": not_killed}, indent=2) + "\n"
+        json.dumps({"summary": summary, "time": timing, "per_file": per_file, "not_killed": not_killed}, indent=2)
+        + "\n"
     )
     text = [f"mutants: {summary['total']}  " + "  ".join(f"{k}: {v}" for k, v in statuses.most_common())]
+    if timing:
+        text[0] += f"  ({timing['wall_s']} s wall, {timing['cpu_s']} s CPU, {timing['jobs']} workers)"
     text += [f"  {p}: " + "  ".join(f"{k} {v}" for k, v in c.most_common()) for p, c in per_file.items()]
     text.append("")
     text.append(f"not killed ({len(not_killed)}):")
