@@ -51,12 +51,14 @@ test: $(DEV_STAMP)  ## Set up with the development extras and run the whole suit
 # and training set, owner context) against tests/test_features.py and tests/test_training_set.py, from scratch
 # (mutants/ is rebuilt); then the planted look-ahead leaks of tools/plant_leaks.py, if it is there. The report
 # (every mutant not killed, as file:line and the change) goes to build/mutation/; the README has the last one.
-# MUTATE_JOBS workers (default 2); about 25 minutes on two busy cores. One mutant again after a new test:
+# MUTATE_JOBS workers (default 2), at most MUTATE_EXAMPLES examples per Hypothesis property (default 20; 0: as
+# written). One mutant again after a new test:
 # `.venv/bin/mutmut run 'leadscore.features.x__stage__mutmut_5'`, then `.venv/bin/python tools/mutation_report.py`.
 MUTATE_JOBS ?= 2
+MUTATE_EXAMPLES ?= 20
 
 mutate: $(DEV_STAMP)  ## Mutation testing of the point-in-time code; report in build/mutation/
-	$(BIN)/python tools/mutation_report.py --run $(MUTATE_JOBS)
+	$(BIN)/python tools/mutation_report.py --run $(MUTATE_JOBS) --max-examples $(MUTATE_EXAMPLES)
 	@if [ -f tools/plant_leaks.py ]; then echo "== planted leaks"; $(BIN)/python tools/plant_leaks.py; fi
 
 lint: $(DEV_STAMP)  ## ruff check and format check

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import resource
 import shutil
@@ -63,17 +64,26 @@ def _changed_line(diff: str, start: int) -> tuple[int | None, str, str]:
     return line, " / ".join(before), " / ".join(after)
 
 
-def run_mutmut(jobs: int) -> dict[str, float]:
-    """``mutmut run`` from scratch with ``jobs`` workers; its wall and CPU time (the workers included)."""
+def run_mutmut(jobs: int, max_examples: int) -> dict[str, float]:
+    """``mutmut run`` from scratch with ``jobs`` workers; its wall and CPU time (the workers included).
+
+    ``max_examples`` caps each Hypothesis property's examples (tools/mutmut_order.py); 0 leaves them as they are.
+    """
     shutil.rmtree("mutants", ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     start, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(OUT / "mutmut.log", "w") as log:
-        code = subprocess.call([str(mutmut), "run", "--max-children", str(jobs)], stdout=log, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [str(mutmut), "run", "--max-children", str(jobs)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MUTMUT_MAX_EXAMPLES": str(max_examples)},
+        )
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     timing = {
         "jobs": jobs,
+        "max_examples": max_examples,
         "wall_s": round(time.monotonic() - start),
         "cpu_s": round(used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime),
     }
@@ -87,9 +97,10 @@ def run_mutmut(jobs: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=int, metavar="JOBS", help="run mutmut from scratch with JOBS workers first")
+    parser.add_argument("--max-examples", type=int, default=20, help="cap on each Hypothesis property's examples")
     args = parser.parse_args()
     if args.run is not None:
-        run_mutmut(args.run)
+        run_mutmut(args.run, args.max_examples)
     config()  # reads [tool.mutmut] from ./pyproject.toml
     statuses: Counter[str] = Counter()
     per_file: dict[str, Counter[str]] = {}
@@ -126,7 +137,10 @@ def main() -> int:
     )
     text = [f"mutants: {summary['total']}  " + "  ".join(f"{k}: {v}" for k, v in statuses.most_common())]
     if timing:
-        text[0] += f"  ({timing['wall_s']} s wall, {timing['cpu_s']} s CPU, {timing['jobs']} workers)"
+        text[0] += (
+            f"  ({timing['wall_s']} s wall, {timing['cpu_s']} s CPU, {timing['jobs']} workers,"
+            f" at most {timing['max_examples']} examples per property)"
+        )
     text += [f"  {p}: " + "  ".join(f"{k} {v}" for k, v in c.most_common()) for p, c in per_file.items()]
     text.append("")
     text.append(f"not killed ({len(not_killed)}):")

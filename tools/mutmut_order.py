@@ -1,14 +1,21 @@
-"""A pytest plugin for `make mutate`: run the fast, hand-computed tests before the Hypothesis properties.
+"""A pytest plugin for `make mutate`: the fast, hand-computed tests first, and fewer Hypothesis examples.
 
 mutmut runs, per mutant, the tests that call the mutated function with ``-x``, in no particular order. Most
 mutants are killed by a hand-built example in well under a second; running the Hypothesis properties (seconds
 each) first would spend that time on every killed mutant. Loaded with ``-p tools.mutmut_order`` from
-``[tool.mutmut] pytest_add_cli_args``; it only reorders, so every verdict is the same as without it.
+``[tool.mutmut] pytest_add_cli_args``; the order changes no verdict.
+
+A surviving mutant runs every property to the end, so the properties dominate the run time: with
+``MUTMUT_MAX_EXAMPLES`` set (``make mutate`` sets it, 20 by default), each property tries at most that many examples
+(a fixed seed: ``--hypothesis-seed=0``). ``make test`` runs them in full.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 
 def _is_property(item: pytest.Item) -> bool:
@@ -17,4 +24,10 @@ def _is_property(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    cap = int(os.environ.get("MUTMUT_MAX_EXAMPLES", "0"))
+    for item in items:
+        test = getattr(item, "obj", None)
+        chosen = getattr(test, "_hypothesis_internal_use_settings", None)  # what @settings set on the test
+        if cap > 0 and chosen is not None and chosen.max_examples > cap:
+            test._hypothesis_internal_use_settings = settings(chosen, max_examples=cap)
     items.sort(key=lambda item: (_is_property(item), str(item.location[0]), item.location[1] or 0))
