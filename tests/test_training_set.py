@@ -231,3 +231,12 @@ def test_labels_and_censoring_one_second_either_side_of_each_boundary():
     assert at_next.loc["created_at_t", "call_total"] == 1
     # A horizon given in fractions of a day is not rounded to whole days.
     assert labels_of(label_snapshots(data, [t], horizon_days=30 - 1 / 86_400), t)["won_at_horizon"] == 0
+    # All censored: empty, with the same columns in the same order and the same types.
+    empty = label_snapshots(data, [t + 2 * second], horizon_days=30)
+    assert empty.empty and empty.dtypes.to_dict() == labels.dtypes.to_dict()
+    empty = build_training_set(data, [t + 2 * second], horizon_days=30, extra_types=["webinar"])
+    full = build_training_set(data, [t], horizon_days=30, extra_types=["webinar"])
+    assert empty.empty and empty.columns.tolist() == full.columns.tolist()
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+    # The grid ends at the end given, not at the end of the data.
+    assert weekly_cutoffs(data, start="2024-01-01", end="2024-01-29")[-1] == ts("2024-01-29")
