@@ -7,7 +7,8 @@ each) first would spend that time on every killed mutant. Loaded with ``-p tools
 
 A surviving mutant runs every property to the end, so the properties dominate the run time: with
 ``MUTMUT_MAX_EXAMPLES`` set (``make mutate`` sets it, 20 by default), each property tries at most that many examples
-(a fixed seed: ``--hypothesis-seed=0``). ``make test`` runs them in full.
+(a fixed seed: ``--hypothesis-seed=0``) and does not shrink a failing one: one failure kills the mutant, and
+shrinking it can take minutes. ``make test`` runs them in full.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 
 def _is_property(item: pytest.Item) -> bool:
@@ -29,5 +30,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         test = getattr(item, "obj", None)
         chosen = getattr(test, "_hypothesis_internal_use_settings", None)  # what @settings set on the test
         if cap > 0 and chosen is not None and chosen.max_examples > cap:
-            test._hypothesis_internal_use_settings = settings(chosen, max_examples=cap)
+            phases = tuple(p for p in chosen.phases if p not in (Phase.shrink, Phase.explain))
+            test._hypothesis_internal_use_settings = settings(chosen, max_examples=cap, phases=phases)
     items.sort(key=lambda item: (_is_property(item), str(item.location[0]), item.location[1] or 0))
