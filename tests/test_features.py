@@ -700,3 +700,56 @@ def test_owner_context_counts_each_close_once_and_only_when_known():
     assert out["owner_win_rate"].tolist() == pytest.approx(expected)
     default = add_owner_context(frame.iloc[:1], leads, events)  # prior_strength 10
     assert default["owner_win_rate"].iloc[0] == pytest.approx((2 + 10 * team) / (3 + 10))
+
+
+def test_events_exactly_at_the_cutoff_are_known():
+    """``at <= t``: an event at the cutoff counts, in every feature family (a ``< t`` would drop it)."""
+    leads = leads_frame(
+        [
+            {"lead_id": "N", "created_at": "2024-02-01"},
+            {"lead_id": "M", "created_at": "2024-02-01"},
+            {"lead_id": "K", "created_at": "2024-02-01"},
+            {"lead_id": "Z", "created_at": "2024-03-01"},  # created at the cutoff: open
+        ]
+    )
+    at_t = "2024-03-01"
+    events = events_frame(
+        [
+            {"lead_id": "N", "at": "2024-02-29", "type": "meeting_scheduled", "scheduled_for": at_t},  # due at t
+            {"lead_id": "N", "at": "2024-02-20", "type": "stage_changed", "stage": "qualified", "amount": 10.0},
+            {"lead_id": "N", "at": at_t, "type": "email_sent"},
+            {"lead_id": "N", "at": at_t, "type": "email_replied"},  # 0 h after the send
+            {"lead_id": "N", "at": at_t, "type": "call", "subtype": "cold", "duration_s": 900.0},
+            {"lead_id": "N", "at": at_t, "type": "stage_changed", "stage": "negotiation", "amount": 777.0},
+            {"lead_id": "N", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": at_t, "type": "webinar"},  # M's first interaction, at t
+            {"lead_id": "M", "at": at_t, "type": "chat"},
+            {"lead_id": "M", "at": at_t, "type": "call", "scheduled_for": "2024-03-03"},  # scheduled at t
+            {"lead_id": "M", "at": at_t, "type": "meeting_scheduled"},  # no scheduled_for: due when made
+            {"lead_id": "M", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": "2024-02-10", "type": "stage_changed", "stage": "contacted"},
+            # K: two meetings, both cancelled before t (the second cancellation is of the larger pair code).
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+        ]
+    )
+    rows = build_features(leads, events, T, extra_types=("webinar", "chat")).set_index("lead_id")
+    assert rows.index.tolist() == ["N", "M", "K", "Z"]
+    n, m, k = rows.loc["N"], rows.loc["M"], rows.loc["K"]
+    assert n["call_total"] == 1 and n["cold_calls_total"] == 1 and n["call_minutes_total"] == 15.0
+    assert n["email_replied_total"] == 1 and n["email_reply_hours_mean"] == 0.0 and n["days_since_last_reply"] == 0
+    assert (
+        n["stage"] == "negotiation" and n["days_in_stage"] == 0.0 and n["stage_rank_max"] == STAGES.index("negotiation")
+    )
+    assert n["deal_amount"] == 777.0
+    assert n["has_next_step"] == 0  # due at t: now, not next
+    assert n["meeting_show_rate"] == 1.0  # the meeting due at t is due
+    assert m["days_since_first_interaction"] == 0.0 and m["days_since_last_interaction"] == 0.0
+    assert m["event_webinar_total"] == 1 and m["event_chat_total"] == 1  # the second extra type has its own slot
+    assert m["has_next_step"] == 1 and m["days_until_next_step"] == 2.0
+    assert m["meeting_show_rate"] == 1.0 and m["stage"] == "contacted"
+    assert k["has_next_step"] == 0 and math.isnan(k["days_until_next_step"])
+    # The vocabulary of unknown types counts those known at `before`, ties broken by name.
+    assert top_unknown_types(events, k=2, before=T) == ("chat", "webinar")
