@@ -733,6 +733,9 @@ def test_events_exactly_at_the_cutoff_are_known():
             {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
             {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-10"},
             {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+            # ... then the second one made again and cancelled again: its latest cancellation counts.
+            {"lead_id": "K", "at": "2024-02-03", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-04", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
         ]
     )
     rows = build_features(leads, events, T, extra_types=("webinar", "chat")).set_index("lead_id")
