@@ -754,5 +754,8 @@ def test_events_exactly_at_the_cutoff_are_known():
     assert m["has_next_step"] == 1 and m["days_until_next_step"] == 2.0
     assert m["meeting_show_rate"] == 1.0 and m["stage"] == "contacted"
     assert k["has_next_step"] == 0 and math.isnan(k["days_until_next_step"])
+    # With no cancellation known anywhere, a step still counts.
+    alone = build_features(leads, events[events["lead_id"] == "M"], T).set_index("lead_id")
+    assert alone.loc["M", "has_next_step"] == 1 and alone.loc["M", "days_until_next_step"] == 2.0
     # The vocabulary of unknown types counts those known at `before`, ties broken by name.
     assert top_unknown_types(events, k=2, before=T) == ("chat", "webinar")
