@@ -811,3 +811,161 @@ def test_owner_context_counts_outcomes_at_the_cutoff_and_none_after_it(offset):
     # Whatever closes after the cutoff, the context is that of the outcomes known at it.
     known_only = add_owner_context(frame, leads, events[events["at"] <= pit.T0], prior_strength=2.0)
     pd.testing.assert_frame_equal(out, known_only)
+
+
+# Found by mutation testing (`make mutate`, README "Mutation testing"): the boundaries that a look-ahead of a
+# second or an hour, or an off-by-one in a comparison with the cutoff, would cross.
+
+JUST_AFTER = (pd.Timedelta(seconds=1), HOUR)
+
+
+def _just_after_the_cutoff(cutoff: pd.Timestamp, lead_ids: list[str], types: list[str] = TYPES) -> pd.DataFrame:
+    """Every event type, with every attribute a feature reads, one second and one hour after ``cutoff``.
+
+    Known, any of them would change some feature of the hand-built leads: a scheduling event due before A's next
+    step, a cancellation of that step, a cold timed call, a stage, an amount, a reply, a close.
+    """
+    rows = []
+    for lead_id in lead_ids:
+        for delta in JUST_AFTER:
+            for event_type in types:
+                cancelling = event_type in ("meeting_cancelled", "meeting_rejected")
+                rows.append(
+                    {
+                        "lead_id": lead_id,
+                        "at": cutoff + delta,
+                        "type": event_type,
+                        "scheduled_for": ts("2024-03-05") if cancelling else cutoff + 2 * DAY,
+                        "duration_s": 900.0,
+                        "subtype": "cold",
+                        "stage": "negotiation",
+                        "amount": 777.0,
+                    }
+                )
+    return events_frame(rows)
+
+
+@pytest.mark.parametrize("extra_types", [(), ("webinar",)])
+def test_events_a_second_or_an_hour_after_the_cutoff_change_no_feature(hand_built, extra_types):
+    leads, events = hand_built
+    before = build_features(leads, events, T, extra_types=extra_types)
+    late_leads = leads_frame([{"lead_id": f"LATE{i}", "created_at": T + d} for i, d in enumerate(JUST_AFTER)])
+    after_leads = pd.concat([leads, late_leads], ignore_index=True)
+    not_closing = [x for x in TYPES if x not in ("won", "lost")]
+    after_events = pd.concat(
+        [events, _just_after_the_cutoff(T, ["A", "B"]), _just_after_the_cutoff(T, ["LATE0", "LATE1"], not_closing)],
+        ignore_index=True,
+    )
+    after = build_features(after_leads, after_events, T, extra_types=extra_types)
+    pd.testing.assert_frame_equal(before, after)
+    # The same through one preparation and several cutoffs, as the training set computes them.
+    prepared = prepare_events(after_leads, after_events)
+    pd.testing.assert_frame_equal(features_at(prepared, T, extra_types=extra_types), before)
+    # One second later they count (so the test above is not vacuous): A and B are closed, LATE0 is open.
+    moved = features_at(prepared, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    assert moved["lead_id"].tolist() == ["LATE0"]
+    open_events = pd.concat([events, _just_after_the_cutoff(T, ["A", "B"], not_closing)], ignore_index=True)
+    moved = build_features(leads, open_events, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    a, b = (row for _, row in moved.iterrows())
+    assert a["call_total"] == before.iloc[0]["call_total"] + 1 and a["deal_amount"] == 777.0
+    assert b["stage"] == "negotiation" and b["has_next_step"] == 1 and b["cold_calls_total"] == 1
+
+
+def test_owner_context_counts_each_close_once_and_only_when_known():
+    from leadscore.context import add_owner_context
+
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a1", "a2", "a3", "b1", "u1", "open_a", "open_c", "open_u", *[f"t{i}" for i in range(40)]],
+            "owner_id": ["ann", "ann", "ann", "bob", None, "ann", "carol", None, *["tie"] * 40],
+        }
+    )
+    events = events_frame(
+        [
+            {"lead_id": "a1", "at": "2024-02-01", "type": "won"},
+            {"lead_id": "a1", "at": "2024-02-02", "type": "lost"},  # a second close: a1 counts once, as won
+            {"lead_id": "a2", "at": "2024-02-01", "type": "lost"},  # at the same time as a1's win
+            {"lead_id": "a3", "at": "2024-03-01", "type": "won"},  # exactly at the cutoff: known
+            {"lead_id": "b1", "at": "2024-03-01T00:00:01", "type": "won"},  # a second after it: not known
+            {"lead_id": "u1", "at": "2024-02-01", "type": "lost"},  # no owner: pooled with the other leads without
+            # Won and lost at the same moment, won first: the first row is the first close (a stable sort).
+            *[{"lead_id": f"t{i}", "at": "2024-02-03", "type": x} for i in range(40) for x in ("won", "lost")],
+        ]
+    )
+    cutoffs = [T, ts("2024-01-01"), T, T, T, T]
+    frame = pd.DataFrame({"lead_id": ["open_a", "open_a", "open_c", "open_u", "ghost", "t0"], "cutoff": cutoffs})
+    out = add_owner_context(frame, leads, events, prior_strength=2.0)
+    assert out["owner_win_rate"].dtype == np.float64 and out["owner_closed_leads"].dtype == np.int64
+    # Team at T: 44 closed (a1, a2, a3, u1 and the 40 ties), 42 won -> 43 / 46.
+    team = 43 / 46
+    assert out["owner_closed_leads"].tolist() == [3, 0, 0, 1, 1, 40]
+    expected = [
+        (2 + 2 * team) / (3 + 2),  # ann at T: a1 (once, won), a2, a3
+        0.5,  # ann before anything closed: the team's prior (0 + 1) / (0 + 2)
+        team,  # carol, nothing closed: the team's rate
+        (0 + 2 * team) / (1 + 2),  # no owner: u1
+        (0 + 2 * team) / (1 + 2),  # a lead not in the leads table: no owner either
+        (40 + 2 * team) / (40 + 2),  # every tie counted as won
+    ]
+    assert out["owner_win_rate"].tolist() == pytest.approx(expected)
+    default = add_owner_context(frame.iloc[:1], leads, events)  # prior_strength 10
+    assert default["owner_win_rate"].iloc[0] == pytest.approx((2 + 10 * team) / (3 + 10))
+
+
+def test_events_exactly_at_the_cutoff_are_known():
+    """``at <= t``: an event at the cutoff counts, in every feature family (a ``< t`` would drop it)."""
+    leads = leads_frame(
+        [
+            {"lead_id": "N", "created_at": "2024-02-01"},
+            {"lead_id": "M", "created_at": "2024-02-01"},
+            {"lead_id": "K", "created_at": "2024-02-01"},
+            {"lead_id": "Z", "created_at": "2024-03-01"},  # created at the cutoff: open
+        ]
+    )
+    at_t = "2024-03-01"
+    events = events_frame(
+        [
+            {"lead_id": "N", "at": "2024-02-29", "type": "meeting_scheduled", "scheduled_for": at_t},  # due at t
+            {"lead_id": "N", "at": "2024-02-20", "type": "stage_changed", "stage": "qualified", "amount": 10.0},
+            {"lead_id": "N", "at": at_t, "type": "email_sent"},
+            {"lead_id": "N", "at": at_t, "type": "email_replied"},  # 0 h after the send
+            {"lead_id": "N", "at": at_t, "type": "call", "subtype": "cold", "duration_s": 900.0},
+            {"lead_id": "N", "at": at_t, "type": "stage_changed", "stage": "negotiation", "amount": 777.0},
+            {"lead_id": "N", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": at_t, "type": "webinar"},  # M's first interaction, at t
+            {"lead_id": "M", "at": at_t, "type": "chat"},
+            {"lead_id": "M", "at": at_t, "type": "call", "scheduled_for": "2024-03-03"},  # scheduled at t
+            {"lead_id": "M", "at": at_t, "type": "meeting_scheduled"},  # no scheduled_for: due when made
+            {"lead_id": "M", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": "2024-02-10", "type": "stage_changed", "stage": "contacted"},
+            # K: two meetings, both cancelled before t (the second cancellation is of the larger pair code).
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+            # ... then the second one made again and cancelled again: its latest cancellation counts.
+            {"lead_id": "K", "at": "2024-02-03", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-04", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+        ]
+    )
+    rows = build_features(leads, events, T, extra_types=("webinar", "chat")).set_index("lead_id")
+    assert rows.index.tolist() == ["N", "M", "K", "Z"]
+    n, m, k = rows.loc["N"], rows.loc["M"], rows.loc["K"]
+    assert n["call_total"] == 1 and n["cold_calls_total"] == 1 and n["call_minutes_total"] == 15.0
+    assert n["email_replied_total"] == 1 and n["email_reply_hours_mean"] == 0.0 and n["days_since_last_reply"] == 0
+    assert (
+        n["stage"] == "negotiation" and n["days_in_stage"] == 0.0 and n["stage_rank_max"] == STAGES.index("negotiation")
+    )
+    assert n["deal_amount"] == 777.0
+    assert n["has_next_step"] == 0  # due at t: now, not next
+    assert n["meeting_show_rate"] == 1.0  # the meeting due at t is due
+    assert m["days_since_first_interaction"] == 0.0 and m["days_since_last_interaction"] == 0.0
+    assert m["event_webinar_total"] == 1 and m["event_chat_total"] == 1  # the second extra type has its own slot
+    assert m["has_next_step"] == 1 and m["days_until_next_step"] == 2.0
+    assert m["meeting_show_rate"] == 1.0 and m["stage"] == "contacted"
+    assert k["has_next_step"] == 0 and math.isnan(k["days_until_next_step"])
+    # With no cancellation known anywhere, a step still counts.
+    alone = build_features(leads, events[events["lead_id"] == "M"], T).set_index("lead_id")
+    assert alone.loc["M", "has_next_step"] == 1 and alone.loc["M", "days_until_next_step"] == 2.0
+    # The vocabulary of unknown types counts those known at `before`, ties broken by name.
+    assert top_unknown_types(events, k=2, before=T) == ("chat", "webinar")

@@ -253,3 +253,67 @@ def test_a_horizon_ending_exactly_at_the_end_of_the_data_is_labelled_and_one_jus
     past_end = t + pd.Timedelta(offset, "ns")
     assert label_snapshots(data, [past_end], horizon_days=30).empty
     assert build_training_set(data, [past_end], horizon_days=30).empty
+
+
+# Found by mutation testing (`make mutate`, README "Mutation testing"): every boundary of the label and of the
+# censoring, one second either side, where a look-ahead or an off-by-one in a comparison would show.
+
+
+def test_labels_and_censoring_one_second_either_side_of_each_boundary():
+    t, second, horizon = ts("2024-01-15"), pd.Timedelta(seconds=1), pd.Timedelta(days=30)
+    before = str(t - pd.Timedelta(days=10))
+    data = crm(
+        leads=[
+            ("created_at_t", str(t)),
+            ("created_just_after", str(t + second)),
+            ("won_just_before", before),
+            ("won_at_t", before),
+            ("won_just_after", before),
+            ("lost_just_after", before),
+            ("won_at_horizon", before),
+            ("won_just_past", before),
+        ],
+        events=[
+            ("won_just_before", str(t - second), "won"),
+            ("won_at_t", str(t), "won"),
+            ("won_just_after", str(t + second), "won"),
+            ("lost_just_after", str(t + second), "lost"),
+            ("won_at_horizon", str(t + horizon), "won"),
+            ("won_just_past", str(t + horizon + second), "won"),  # also the end of the data
+            ("created_at_t", str(t + second), "call"),
+        ],
+    )
+    assert data.end == t + horizon + second
+    labels = label_snapshots(data, [t, t + second, t + 2 * second], horizon_days=30)
+    assert labels_of(labels, t) == {
+        "created_at_t": 0,
+        "won_just_after": 1,
+        "lost_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 0,
+    }
+    # Its horizon ends exactly at the end of the data: labelled; one second later: censored.
+    assert labels_of(labels, t + second) == {
+        "created_at_t": 0,
+        "created_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 1,
+    }
+    assert sorted(labels["cutoff"].unique()) == [t, t + second]
+    training = build_training_set(data, [t, t + second, t + 2 * second], horizon_days=30)
+    pd.testing.assert_frame_equal(training[["lead_id", "cutoff", "label"]], labels)
+    at_t = training[training["cutoff"] == t].set_index("lead_id")
+    assert at_t.loc["created_at_t", "call_total"] == 0 and at_t.loc["created_at_t", "days_since_created"] == 0.0
+    at_next = training[training["cutoff"] == t + second].set_index("lead_id")
+    assert at_next.loc["created_at_t", "call_total"] == 1
+    # A horizon given in fractions of a day is not rounded to whole days.
+    assert labels_of(label_snapshots(data, [t], horizon_days=30 - 1 / 86_400), t)["won_at_horizon"] == 0
+    # All censored: empty, with the same columns in the same order and the same types.
+    empty = label_snapshots(data, [t + 2 * second], horizon_days=30)
+    assert empty.empty and empty.dtypes.to_dict() == labels.dtypes.to_dict()
+    empty = build_training_set(data, [t + 2 * second], horizon_days=30, extra_types=["webinar"])
+    full = build_training_set(data, [t], horizon_days=30, extra_types=["webinar"])
+    assert empty.empty and empty.columns.tolist() == full.columns.tolist()
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+    # The grid ends at the end given, not at the end of the data.
+    assert weekly_cutoffs(data, start="2024-01-01", end="2024-01-29")[-1] == ts("2024-01-29")
