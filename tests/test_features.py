@@ -361,6 +361,8 @@ def histories(draw, max_leads: int = 5, max_events: int = 25):
 
 
 cutoffs = st.integers(0, 130 * 24).map(lambda h: BASE + h * HOUR)
+# too_slow is suppressed because histories() draws every field of up to 25 events one by one, which on a busy 2-core
+# CI machine can exceed hypothesis' budget for generating data; it says nothing about the code under test.
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -600,3 +602,370 @@ def test_simulated_crm_features_equal_the_reference():
     fast = build_features(data.leads, data.events, t, extra_types=extra)
     assert len(fast) > 10
     assert_same_features(fast, reference_features(data.leads, data.events, t, extra))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Point in time, adversarially: events at every scale around the cutoff (1 ns to months), exactly at it, cutoffs a
+# nanosecond either side of an event, every field of a future event changed, long histories of every event type.
+# These are the tests that must fail when any feature family looks even a nanosecond ahead (tools/plant_leaks.py).
+
+import pit_histories as pit  # noqa: E402
+
+PIT_SETTINGS = settings(max_examples=30, deadline=None)
+SEEDS = st.integers(0, 2**32 - 1)
+CUTOFF_RULES = st.sampled_from(["anchor", "on", "before", "after"])
+
+
+def pit_cutoff(seed: int, events: pd.DataFrame, rule: str) -> pd.Timestamp:
+    """The history's anchor, or the time of one of its events, or a nanosecond before or after one."""
+    if rule == "anchor":
+        return pit.T0
+    return pit.cutoff_on_events(np.random.default_rng(seed + 1), events, rule)
+
+
+@PIT_SETTINGS
+@given(SEEDS, st.integers(1, 5), st.integers(10, 120), CUTOFF_RULES)
+def test_long_adversarial_histories_give_the_reference_values_at_cutoffs_on_event_times(seed, n_leads, per_lead, rule):
+    leads, events = pit.history(seed, n_leads=n_leads, per_lead=per_lead)
+    t = pit_cutoff(seed, events, rule)
+    fast = build_features(leads, events, t, extra_types=(pit.EXTRA,))
+    assert_same_features(fast, reference_features(leads, events, t, (pit.EXTRA,)))
+
+
+@PIT_SETTINGS
+@given(
+    SEEDS,
+    st.integers(1, 6),
+    st.integers(10, 200),
+    CUTOFF_RULES,
+    st.sets(st.sampled_from(pit.FIELDS), min_size=1),
+    st.integers(1, 60),
+)
+def test_no_event_after_the_cutoff_whatever_its_fields_changes_a_feature(
+    seed, n_leads, per_lead, rule, fields, n_future
+):
+    leads, events = pit.history(seed, n_leads=n_leads, per_lead=per_lead)
+    t = pit_cutoff(seed, events, rule)
+    rng = np.random.default_rng(seed + 2)
+    expected = build_features(leads, pit.known_part(events, t), t, extra_types=(pit.EXTRA,))
+    # The full history (its own events after t), the same with every chosen field of its future events changed,
+    # and with more future events at every scale, some for a lead created a scale after the cutoff.
+    late = leads_frame([{"lead_id": "LATE", "created_at": t + pd.Timedelta(int(pit.offsets(rng, 1, sign=1)[0]))}])
+    mutated = pit.mutate_future(rng, leads, events, t, tuple(sorted(fields)))
+    appended = pd.concat([mutated, pit.future_events(rng, leads, t, n_future)], ignore_index=True)
+    for all_leads, all_events in ((leads, events), (leads, mutated), (pd.concat([leads, late]), appended)):
+        got = build_features(all_leads, all_events, t, extra_types=(pit.EXTRA,))
+        pd.testing.assert_frame_equal(got, expected)
+
+
+# A fixed history with something for every feature family at the cutoff T0: lead A has every kind of event (one
+# next step, due meetings, replies after sends, calls, stages, amounts, extra and unknown types), Q only a stage
+# change (no interaction yet), N nothing at all, C an owner's closed lead for the context features.
+
+
+def _at(days: float) -> pd.Timestamp:
+    return pit.T0 + pd.Timedelta(days=days)
+
+
+RICH_LEADS = leads_frame(
+    [
+        {"lead_id": "A", "created_at": _at(-100), "source": "web"},
+        {"lead_id": "Q", "created_at": _at(-20), "source": "web"},
+        {"lead_id": "N", "created_at": _at(-5), "source": "referral"},
+    ]
+)
+NEXT_STEP = _at(10)
+RICH_EVENTS = events_frame(
+    [
+        {"lead_id": "A", "at": _at(-95), "type": "email_sent"},
+        {"lead_id": "A", "at": _at(-94), "type": "email_opened"},
+        {"lead_id": "A", "at": _at(-93.5), "type": "email_replied"},
+        {"lead_id": "A", "at": _at(-80), "type": "stage_changed", "stage": "contacted"},
+        {"lead_id": "A", "at": _at(-50), "type": "meeting_scheduled", "scheduled_for": _at(-45)},
+        {"lead_id": "A", "at": _at(-45), "type": "meeting_held", "duration_s": 1800.0},
+        {"lead_id": "A", "at": _at(-40), "type": "meeting_scheduled", "scheduled_for": _at(-35)},
+        {"lead_id": "A", "at": _at(-30), "type": "stage_changed", "stage": "qualified", "amount": 4000.0},
+        {"lead_id": "A", "at": _at(-20), "type": "call", "subtype": "cold", "duration_s": 300.0},
+        {"lead_id": "A", "at": _at(-10), "type": "webinar"},
+        {"lead_id": "A", "at": _at(-9), "type": "chat"},
+        {"lead_id": "A", "at": _at(-8), "type": "email_sent"},
+        {"lead_id": "A", "at": _at(-3), "type": "meeting_scheduled", "scheduled_for": NEXT_STEP},
+        {"lead_id": "A", "at": _at(-2), "type": "web_visit"},
+        {"lead_id": "A", "at": _at(-1), "type": "form_submitted"},
+        {"lead_id": "Q", "at": _at(-10), "type": "stage_changed", "stage": "contacted"},
+    ]
+)
+
+# One event after the cutoff, for each family, made to change that family's values if it were counted.
+FUTURE_TEMPLATES: dict[str, dict] = {
+    "email sent": {"type": "email_sent"},
+    "email opened": {"type": "email_opened"},
+    "email replied (a latency)": {"type": "email_replied"},
+    "cold call with a duration": {"type": "call", "subtype": "cold", "duration_s": 777.0},
+    "call with an amount": {"type": "call", "amount": 123.0},
+    "meeting scheduled sooner than the next step": {"type": "meeting_scheduled", "scheduled_for": _at(2)},
+    "meeting logged late, due already": {"type": "meeting_scheduled", "scheduled_for": _at(-1)},
+    "meeting held": {"type": "meeting_held", "duration_s": 60.0},
+    "next step cancelled": {"type": "meeting_cancelled", "scheduled_for": NEXT_STEP},
+    "next step rejected": {"type": "meeting_rejected", "scheduled_for": NEXT_STEP},
+    "stage change with an amount": {"type": "stage_changed", "stage": "negotiation", "amount": 9999.0},
+    "web visit": {"type": "web_visit"},
+    "form submitted": {"type": "form_submitted"},
+    "extra type": {"type": pit.EXTRA},
+    "unknown type": {"type": "chat"},
+    "won": {"type": "won", "amount": 5.0},
+    "lost": {"type": "lost"},
+    "first interaction of Q": {"lead_id": "Q", "type": "call", "duration_s": 30.0},
+    "stage change of Q": {"lead_id": "Q", "type": "stage_changed", "stage": "proposal"},
+    "first event of N": {"lead_id": "N", "type": "email_replied"},
+}
+
+
+def _rich(*extra: dict, at: pd.Timestamp | None = None) -> pd.DataFrame:
+    rows = [{"lead_id": "A", "at": at, **row} for row in extra]
+    return pd.concat([RICH_EVENTS, events_frame(rows)], ignore_index=True) if rows else RICH_EVENTS
+
+
+def _rich_features(events: pd.DataFrame, t: pd.Timestamp = pit.T0, leads: pd.DataFrame = RICH_LEADS) -> pd.DataFrame:
+    return build_features(leads, events, t, extra_types=(pit.EXTRA,))
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_one_future_event_of_any_family_at_any_scale_changes_no_feature(offset):
+    base = _rich_features(RICH_EVENTS)
+    assert base["lead_id"].tolist() == ["A", "Q", "N"]
+    after = pit.T0 + pd.Timedelta(offset, "ns")
+    for name, template in FUTURE_TEMPLATES.items():
+        got = _rich_features(_rich(template, at=after))
+        pd.testing.assert_frame_equal(got, base, obj=f"features with a future {name} {offset} ns after the cutoff")
+    late = leads_frame([{"lead_id": "LATE", "created_at": after, "source": "web"}])
+    got = _rich_features(_rich({"lead_id": "LATE", "type": "call"}, at=after), leads=pd.concat([RICH_LEADS, late]))
+    pd.testing.assert_frame_equal(got, base, obj=f"features with a lead created {offset} ns after the cutoff")
+
+
+@pytest.mark.parametrize("name", list(FUTURE_TEMPLATES))
+def test_an_event_exactly_at_the_cutoff_is_known_and_one_a_nanosecond_later_is_not(name):
+    # The rule (features module docstring): an event is known at t when at <= t.
+    template = FUTURE_TEMPLATES[name]
+    base = _rich_features(RICH_EVENTS)
+    at_cutoff = _rich(template, at=pit.T0)
+    assert not _rich_features(at_cutoff).equals(base), f"a {name} at the cutoff is not counted"
+    pd.testing.assert_frame_equal(_rich_features(_rich(template, at=pit.T0 + pd.Timedelta(1, "ns"))), base)
+    # The same from the other side: a cutoff a nanosecond before the event does not see it.
+    one_before = pit.T0 - pd.Timedelta(1, "ns")
+    pd.testing.assert_frame_equal(_rich_features(at_cutoff, one_before), _rich_features(RICH_EVENTS, one_before))
+
+
+def test_a_call_at_the_cutoff_counts_as_a_touch_of_today():
+    at = _rich_features(_rich({"type": "call", "duration_s": 120.0}, at=pit.T0)).set_index("lead_id").loc["A"]
+    before = _rich_features(RICH_EVENTS).set_index("lead_id").loc["A"]
+    assert at["call_7d"] == before["call_7d"] + 1 and at["days_since_last_interaction"] == 0.0
+    assert at["call_minutes_total"] == before["call_minutes_total"] + 2.0
+    won = _rich_features(_rich({"type": "won"}, at=pit.T0))
+    assert "A" not in set(won["lead_id"])  # closed at the cutoff: not scored at it
+    created = leads_frame([{"lead_id": "NEW", "created_at": pit.T0}])
+    assert "NEW" in set(_rich_features(RICH_EVENTS, leads=pd.concat([RICH_LEADS, created]))["lead_id"])
+
+
+@pytest.mark.parametrize("offset", [0, *pit.SCALES], ids=["0", *pit.SCALE_NAMES])
+def test_a_meeting_scheduled_for_after_the_cutoff_is_a_next_step_and_not_yet_due(offset):
+    due = pit.T0 + pd.Timedelta(offset, "ns")
+    meeting = {"lead_id": "N", "at": _at(-1), "type": "meeting_scheduled", "scheduled_for": due}
+    n = _rich_features(_rich(meeting)).set_index("lead_id").loc["N"]
+    if offset == 0:  # due exactly at the cutoff: due (and not held), and no longer ahead
+        assert n["meeting_show_rate"] == 0.0 and n["has_next_step"] == 0 and math.isnan(n["days_until_next_step"])
+    else:
+        assert math.isnan(n["meeting_show_rate"]) and n["has_next_step"] == 1
+        assert n["days_until_next_step"] == offset / pit.DAY
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_top_unknown_types_count_a_type_seen_exactly_at_before_and_not_one_seen_after(offset):
+    before = pit.T0
+    events = events_frame(
+        [{"lead_id": "A", "at": _at(-1), "type": "chat"}] * 2
+        + [{"lead_id": "A", "at": before, "type": "note"}]
+        + [{"lead_id": "A", "at": before + pd.Timedelta(offset, "ns"), "type": "webinar"}] * 3
+    )
+    assert top_unknown_types(events, k=2, before=before) == ("chat", "note")
+    assert top_unknown_types(events, k=1, before=before - pd.Timedelta(1, "ns")) == ("chat",)
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_owner_context_counts_outcomes_at_the_cutoff_and_none_after_it(offset):
+    from leadscore.features.context import add_owner_context
+
+    leads = pd.DataFrame({"lead_id": ["open", "w_at", "l_at", "w_after", "l_after"], "owner_id": ["ann"] * 5})
+    after = pit.T0 + pd.Timedelta(offset, "ns")
+    events = events_frame(
+        [
+            {"lead_id": "w_at", "at": pit.T0, "type": "won"},
+            {"lead_id": "l_at", "at": pit.T0, "type": "lost"},
+            {"lead_id": "w_after", "at": after, "type": "won"},
+            {"lead_id": "l_after", "at": after, "type": "lost"},
+        ]
+    )
+    frame = pd.DataFrame({"lead_id": ["open", "open"], "cutoff": [pit.T0, pit.T0 - pd.Timedelta(1, "ns")]})
+    out = add_owner_context(frame, leads, events, prior_strength=2.0)
+    assert out["owner_closed_leads"].tolist() == [2, 0]
+    # Whatever closes after the cutoff, the context is that of the outcomes known at it.
+    known_only = add_owner_context(frame, leads, events[events["at"] <= pit.T0], prior_strength=2.0)
+    pd.testing.assert_frame_equal(out, known_only)
+
+
+# Found by mutation testing (`make mutate`, README "Mutation testing"): the boundaries that a look-ahead of a
+# second or an hour, or an off-by-one in a comparison with the cutoff, would cross.
+
+JUST_AFTER = (pd.Timedelta(seconds=1), HOUR)
+
+
+def _just_after_the_cutoff(cutoff: pd.Timestamp, lead_ids: list[str], types: list[str] = TYPES) -> pd.DataFrame:
+    """Every event type, with every attribute a feature reads, one second and one hour after ``cutoff``.
+
+    Known, any of them would change some feature of the hand-built leads: a scheduling event due before A's next
+    step, a cancellation of that step, a cold timed call, a stage, an amount, a reply, a close.
+    """
+    rows = []
+    for lead_id in lead_ids:
+        for delta in JUST_AFTER:
+            for event_type in types:
+                cancelling = event_type in ("meeting_cancelled", "meeting_rejected")
+                rows.append(
+                    {
+                        "lead_id": lead_id,
+                        "at": cutoff + delta,
+                        "type": event_type,
+                        "scheduled_for": ts("2024-03-05") if cancelling else cutoff + 2 * DAY,
+                        "duration_s": 900.0,
+                        "subtype": "cold",
+                        "stage": "negotiation",
+                        "amount": 777.0,
+                    }
+                )
+    return events_frame(rows)
+
+
+@pytest.mark.parametrize("extra_types", [(), ("webinar",)])
+def test_events_a_second_or_an_hour_after_the_cutoff_change_no_feature(hand_built, extra_types):
+    leads, events = hand_built
+    before = build_features(leads, events, T, extra_types=extra_types)
+    late_leads = leads_frame([{"lead_id": f"LATE{i}", "created_at": T + d} for i, d in enumerate(JUST_AFTER)])
+    after_leads = pd.concat([leads, late_leads], ignore_index=True)
+    not_closing = [x for x in TYPES if x not in ("won", "lost")]
+    after_events = pd.concat(
+        [events, _just_after_the_cutoff(T, ["A", "B"]), _just_after_the_cutoff(T, ["LATE0", "LATE1"], not_closing)],
+        ignore_index=True,
+    )
+    after = build_features(after_leads, after_events, T, extra_types=extra_types)
+    pd.testing.assert_frame_equal(before, after)
+    # The same through one preparation and several cutoffs, as the training set computes them.
+    prepared = prepare_events(after_leads, after_events)
+    pd.testing.assert_frame_equal(features_at(prepared, T, extra_types=extra_types), before)
+    # One second later they count (so the test above is not vacuous): A and B are closed, LATE0 is open.
+    moved = features_at(prepared, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    assert moved["lead_id"].tolist() == ["LATE0"]
+    open_events = pd.concat([events, _just_after_the_cutoff(T, ["A", "B"], not_closing)], ignore_index=True)
+    moved = build_features(leads, open_events, T + pd.Timedelta(seconds=1), extra_types=extra_types)
+    a, b = (row for _, row in moved.iterrows())
+    assert a["call_total"] == before.iloc[0]["call_total"] + 1 and a["deal_amount"] == 777.0
+    assert b["stage"] == "negotiation" and b["has_next_step"] == 1 and b["cold_calls_total"] == 1
+
+
+def test_owner_context_counts_each_close_once_and_only_when_known():
+    from leadscore.features.context import add_owner_context
+
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a1", "a2", "a3", "b1", "u1", "open_a", "open_c", "open_u", *[f"t{i}" for i in range(40)]],
+            "owner_id": ["ann", "ann", "ann", "bob", None, "ann", "carol", None, *["tie"] * 40],
+        }
+    )
+    events = events_frame(
+        [
+            {"lead_id": "a1", "at": "2024-02-01", "type": "won"},
+            {"lead_id": "a1", "at": "2024-02-02", "type": "lost"},  # a second close: a1 counts once, as won
+            {"lead_id": "a2", "at": "2024-02-01", "type": "lost"},  # at the same time as a1's win
+            {"lead_id": "a3", "at": "2024-03-01", "type": "won"},  # exactly at the cutoff: known
+            {"lead_id": "b1", "at": "2024-03-01T00:00:01", "type": "won"},  # a second after it: not known
+            {"lead_id": "u1", "at": "2024-02-01", "type": "lost"},  # no owner: pooled with the other leads without
+            # Won and lost at the same moment, won first: the first row is the first close (a stable sort).
+            *[{"lead_id": f"t{i}", "at": "2024-02-03", "type": x} for i in range(40) for x in ("won", "lost")],
+        ]
+    )
+    cutoffs = [T, ts("2024-01-01"), T, T, T, T]
+    frame = pd.DataFrame({"lead_id": ["open_a", "open_a", "open_c", "open_u", "ghost", "t0"], "cutoff": cutoffs})
+    out = add_owner_context(frame, leads, events, prior_strength=2.0)
+    assert out["owner_win_rate"].dtype == np.float64 and out["owner_closed_leads"].dtype == np.int64
+    # Team at T: 44 closed (a1, a2, a3, u1 and the 40 ties), 42 won -> 43 / 46.
+    team = 43 / 46
+    assert out["owner_closed_leads"].tolist() == [3, 0, 0, 1, 1, 40]
+    expected = [
+        (2 + 2 * team) / (3 + 2),  # ann at T: a1 (once, won), a2, a3
+        0.5,  # ann before anything closed: the team's prior (0 + 1) / (0 + 2)
+        team,  # carol, nothing closed: the team's rate
+        (0 + 2 * team) / (1 + 2),  # no owner: u1
+        (0 + 2 * team) / (1 + 2),  # a lead not in the leads table: no owner either
+        (40 + 2 * team) / (40 + 2),  # every tie counted as won
+    ]
+    assert out["owner_win_rate"].tolist() == pytest.approx(expected)
+    default = add_owner_context(frame.iloc[:1], leads, events)  # prior_strength 10
+    assert default["owner_win_rate"].iloc[0] == pytest.approx((2 + 10 * team) / (3 + 10))
+
+
+def test_events_exactly_at_the_cutoff_are_known():
+    """``at <= t``: an event at the cutoff counts, in every feature family (a ``< t`` would drop it)."""
+    leads = leads_frame(
+        [
+            {"lead_id": "N", "created_at": "2024-02-01"},
+            {"lead_id": "M", "created_at": "2024-02-01"},
+            {"lead_id": "K", "created_at": "2024-02-01"},
+            {"lead_id": "Z", "created_at": "2024-03-01"},  # created at the cutoff: open
+        ]
+    )
+    at_t = "2024-03-01"
+    events = events_frame(
+        [
+            {"lead_id": "N", "at": "2024-02-29", "type": "meeting_scheduled", "scheduled_for": at_t},  # due at t
+            {"lead_id": "N", "at": "2024-02-20", "type": "stage_changed", "stage": "qualified", "amount": 10.0},
+            {"lead_id": "N", "at": at_t, "type": "email_sent"},
+            {"lead_id": "N", "at": at_t, "type": "email_replied"},  # 0 h after the send
+            {"lead_id": "N", "at": at_t, "type": "call", "subtype": "cold", "duration_s": 900.0},
+            {"lead_id": "N", "at": at_t, "type": "stage_changed", "stage": "negotiation", "amount": 777.0},
+            {"lead_id": "N", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": at_t, "type": "webinar"},  # M's first interaction, at t
+            {"lead_id": "M", "at": at_t, "type": "chat"},
+            {"lead_id": "M", "at": at_t, "type": "call", "scheduled_for": "2024-03-03"},  # scheduled at t
+            {"lead_id": "M", "at": at_t, "type": "meeting_scheduled"},  # no scheduled_for: due when made
+            {"lead_id": "M", "at": at_t, "type": "meeting_held"},
+            {"lead_id": "M", "at": "2024-02-10", "type": "stage_changed", "stage": "contacted"},
+            # K: two meetings, both cancelled before t (the second cancellation is of the larger pair code).
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-01", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-10"},
+            {"lead_id": "K", "at": "2024-02-02", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+            # ... then the second one made again and cancelled again: its latest cancellation counts.
+            {"lead_id": "K", "at": "2024-02-03", "type": "meeting_scheduled", "scheduled_for": "2024-03-20"},
+            {"lead_id": "K", "at": "2024-02-04", "type": "meeting_cancelled", "scheduled_for": "2024-03-20"},
+        ]
+    )
+    rows = build_features(leads, events, T, extra_types=("webinar", "chat")).set_index("lead_id")
+    assert rows.index.tolist() == ["N", "M", "K", "Z"]
+    n, m, k = rows.loc["N"], rows.loc["M"], rows.loc["K"]
+    assert n["call_total"] == 1 and n["cold_calls_total"] == 1 and n["call_minutes_total"] == 15.0
+    assert n["email_replied_total"] == 1 and n["email_reply_hours_mean"] == 0.0 and n["days_since_last_reply"] == 0
+    assert (
+        n["stage"] == "negotiation" and n["days_in_stage"] == 0.0 and n["stage_rank_max"] == STAGES.index("negotiation")
+    )
+    assert n["deal_amount"] == 777.0
+    assert n["has_next_step"] == 0  # due at t: now, not next
+    assert n["meeting_show_rate"] == 1.0  # the meeting due at t is due
+    assert m["days_since_first_interaction"] == 0.0 and m["days_since_last_interaction"] == 0.0
+    assert m["event_webinar_total"] == 1 and m["event_chat_total"] == 1  # the second extra type has its own slot
+    assert m["has_next_step"] == 1 and m["days_until_next_step"] == 2.0
+    assert m["meeting_show_rate"] == 1.0 and m["stage"] == "contacted"
+    assert k["has_next_step"] == 0 and math.isnan(k["days_until_next_step"])
+    # With no cancellation known anywhere, a step still counts.
+    alone = build_features(leads, events[events["lead_id"] == "M"], T).set_index("lead_id")
+    assert alone.loc["M", "has_next_step"] == 1 and alone.loc["M", "days_until_next_step"] == 2.0
+    # The vocabulary of unknown types counts those known at `before`, ties broken by name.
+    assert top_unknown_types(events, k=2, before=T) == ("chat", "webinar")

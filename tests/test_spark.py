@@ -283,3 +283,39 @@ def test_score_with_the_spark_engine_writes_probability_grade_and_version(
     for column in ("grade", "percentile", "cutoff", "provisional"):
         assert (both[f"{column}_spark"] == both[column]).all(), column
     assert set(written["model_version"]) == {"1"}
+
+
+def test_on_adversarial_histories_spark_equals_pandas_and_ignores_what_happens_after_the_cutoff(spark):
+    # A fixed handful of long histories (Spark is slow), on the microsecond grid that Spark keeps: events at every
+    # scale around the cutoff, exactly at it and a microsecond either side; then every field of the events after
+    # it changed and more events after it (1 us to months), some for a lead created after it.
+    import pit_histories as pit
+
+    t = pit.T0.floor("us")
+    leads, events = pit.history(3, n_leads=8, per_lead=80, t=t, resolution="us")
+    rng = np.random.default_rng(3)
+    late = pd.DataFrame({"lead_id": ["LATE"], "created_at": [t + pd.Timedelta(1, "us")], "source": ["web"]})
+    future = pit.future_events(rng, pd.concat([leads, late]), t, 100, resolution="us")
+    mutated = pit.mutate_future(rng, leads, events, t, pit.FIELDS, resolution="us")
+    changed_events = pd.concat([mutated, future], ignore_index=True)
+    changed_events = changed_events[changed_events["lead_id"] != "GHOST"]  # the contracts refuse unknown leads
+    # And a nanosecond after the cutoff (finer than Spark keeps): a call, a win and a lead's creation.
+    one_ns = t + pd.Timedelta(1, "ns")
+    ns_events = pd.DataFrame({"lead_id": ["L0", "L1", "SOON"], "at": [one_ns] * 3, "type": ["call", "won", "call"]})
+    changed_events = pd.concat([changed_events, ns_events], ignore_index=True)
+    late = pd.concat([late, pd.DataFrame({"lead_id": ["SOON"], "created_at": [one_ns], "source": ["web"]})])
+    data = CrmData.from_frames(leads, pit.with_ids(events))
+    changed = CrmData.from_frames(pd.concat([leads, late], ignore_index=True), pit.with_ids(changed_events))
+    extra = (pit.EXTRA,)
+    expected = build_features(data.leads, data.events, t, extra_types=extra)
+    assert len(expected) >= 4
+    for crm_data in (data, changed):
+        crm = crm_to_spark(spark, crm_data, partitions=3)
+        on_spark = collect(feature_frame(crm, t, extra_types=extra, n_buckets=3))
+        assert_same_rows(on_spark, expected)
+
+    at = pit.cutoff_on_events(rng, events, "on", unit=1_000)
+    cutoffs = [t, at - pd.Timedelta(1, "us"), at, at + pd.Timedelta(1, "us")]
+    crm = crm_to_spark(spark, data, partitions=3)
+    on_spark = collect(training_set(crm, cutoffs, horizon_days=7, extra_types=extra, n_buckets=3))
+    assert_same_rows(on_spark, build_training_set(data, cutoffs, horizon_days=7, extra_types=extra))

@@ -176,3 +176,144 @@ def test_labels_match_the_definition_on_random_histories(data, days, horizon):
             expected.add((lead.lead_id, t, int(len(won) > 0)))
     assert set(zip(got["lead_id"], got["cutoff"], got["label"].astype(int), strict=True)) == expected
     assert len(got) == len(expected)
+
+
+# Point in time, adversarially: long histories of every event type with cutoffs on event times and a nanosecond
+# either side, wins exactly at the end of the horizon and a nanosecond to months either side of it.
+
+import pit_histories as pit  # noqa: E402
+
+HORIZONS_DAYS = st.sampled_from([1 / 86_400, 1 / 24, 1.0, 7.0, 90.0])
+
+
+def _crm(leads: pd.DataFrame, events: pd.DataFrame) -> CrmData:
+    return CrmData.from_frames(leads, pit.with_ids(events))
+
+
+def _first_won(events: pd.DataFrame, lead_id: str) -> pd.Timestamp | None:
+    won = events.loc[(events["lead_id"] == lead_id) & (events["type"] == "won"), "at"]
+    return won.min() if len(won) else None
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_leads=st.integers(1, 6), horizon=HORIZONS_DAYS, data=st.data())
+def test_each_snapshot_is_the_feature_frame_at_its_cutoff_and_its_label_the_definition(seed, n_leads, horizon, data):
+    leads, events = pit.history(seed, n_leads=n_leads, per_lead=60, closing_rate=0.3)
+    rng = np.random.default_rng(seed + 3)
+    cutoffs = [pit.T0] + [
+        pit.cutoff_on_events(rng, events, data.draw(st.sampled_from(["on", "before", "after"]))) for _ in range(3)
+    ]
+    h = pd.Timedelta(int(round(horizon * pit.DAY)), "ns")
+    # Wins at the very end of a horizon, or a nanosecond, a second, ... either side of it.
+    wins = []
+    for lead_id in leads["lead_id"]:
+        t = cutoffs[int(rng.integers(0, len(cutoffs)))]
+        shift = int(rng.choice([0, 0, *pit.offsets(rng, 2)]))
+        wins.append({"lead_id": lead_id, "at": t + h + pd.Timedelta(shift, "ns"), "type": "won"})
+    events = pd.concat([events, pd.DataFrame(wins).astype({"lead_id": "str", "type": "str"})], ignore_index=True)
+    crm = _crm(leads, events)
+
+    training = build_training_set(crm, cutoffs, horizon_days=horizon, extra_types=(pit.EXTRA,))
+    labelled = sorted(t for t in set(cutoffs) if t + h <= crm.end)
+    assert sorted(training["cutoff"].unique()) == [t for t in labelled if build_features(crm.leads, crm.events, t).size]
+    for t in labelled:
+        rows = training[training["cutoff"] == t].reset_index(drop=True)
+        expected = build_features(crm.leads, crm.events, t, extra_types=(pit.EXTRA,))
+        pd.testing.assert_frame_equal(rows.drop(columns="label"), expected)
+        for lead_id, label in zip(rows["lead_id"], rows["label"], strict=True):
+            won = _first_won(crm.events, lead_id)
+            assert label == int(won is not None and t < won <= t + h), (lead_id, t, won)
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_a_win_at_the_end_of_the_horizon_is_positive_and_one_just_after_it_negative(offset):
+    t, h = pit.T0, pd.Timedelta(days=30)
+    late = t + h + pd.Timedelta(offset, "ns")
+    data = _crm(
+        pd.DataFrame({"lead_id": ["at_end", "after_end"], "created_at": [t - h] * 2}),
+        pd.DataFrame(
+            {"lead_id": ["at_end", "after_end", "after_end"], "at": [t + h, late, late], "type": ["won", "won", "call"]}
+        ),
+    )
+    assert labels_of(label_snapshots(data, [t], horizon_days=30), t) == {"at_end": 1, "after_end": 0}
+    training = build_training_set(data, [t], horizon_days=30)
+    assert training.set_index("lead_id")["label"].to_dict() == {"at_end": 1, "after_end": 0}
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_a_horizon_ending_exactly_at_the_end_of_the_data_is_labelled_and_one_just_past_it_censored(offset):
+    t, h = pit.T0, pd.Timedelta(days=30)
+    data = _crm(
+        pd.DataFrame({"lead_id": ["a"], "created_at": [t - h]}),
+        pd.DataFrame({"lead_id": ["a"], "at": [t + h], "type": ["call"]}),
+    )
+    assert data.end == t + h
+    assert len(label_snapshots(data, [t], horizon_days=30)) == 1
+    assert len(build_training_set(data, [t], horizon_days=30)) == 1
+    past_end = t + pd.Timedelta(offset, "ns")
+    assert label_snapshots(data, [past_end], horizon_days=30).empty
+    assert build_training_set(data, [past_end], horizon_days=30).empty
+
+
+# Found by mutation testing (`make mutate`, README "Mutation testing"): every boundary of the label and of the
+# censoring, one second either side, where a look-ahead or an off-by-one in a comparison would show.
+
+
+def test_labels_and_censoring_one_second_either_side_of_each_boundary():
+    t, second, horizon = ts("2024-01-15"), pd.Timedelta(seconds=1), pd.Timedelta(days=30)
+    before = str(t - pd.Timedelta(days=10))
+    data = crm(
+        leads=[
+            ("created_at_t", str(t)),
+            ("created_just_after", str(t + second)),
+            ("won_just_before", before),
+            ("won_at_t", before),
+            ("won_just_after", before),
+            ("lost_just_after", before),
+            ("won_at_horizon", before),
+            ("won_just_past", before),
+        ],
+        events=[
+            ("won_just_before", str(t - second), "won"),
+            ("won_at_t", str(t), "won"),
+            ("won_just_after", str(t + second), "won"),
+            ("lost_just_after", str(t + second), "lost"),
+            ("won_at_horizon", str(t + horizon), "won"),
+            ("won_just_past", str(t + horizon + second), "won"),  # also the end of the data
+            ("created_at_t", str(t + second), "call"),
+        ],
+    )
+    assert data.end == t + horizon + second
+    labels = label_snapshots(data, [t, t + second, t + 2 * second], horizon_days=30)
+    assert labels_of(labels, t) == {
+        "created_at_t": 0,
+        "won_just_after": 1,
+        "lost_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 0,
+    }
+    # Its horizon ends exactly at the end of the data: labelled; one second later: censored.
+    assert labels_of(labels, t + second) == {
+        "created_at_t": 0,
+        "created_just_after": 0,
+        "won_at_horizon": 1,
+        "won_just_past": 1,
+    }
+    assert sorted(labels["cutoff"].unique()) == [t, t + second]
+    training = build_training_set(data, [t, t + second, t + 2 * second], horizon_days=30)
+    pd.testing.assert_frame_equal(training[["lead_id", "cutoff", "label"]], labels)
+    at_t = training[training["cutoff"] == t].set_index("lead_id")
+    assert at_t.loc["created_at_t", "call_total"] == 0 and at_t.loc["created_at_t", "days_since_created"] == 0.0
+    at_next = training[training["cutoff"] == t + second].set_index("lead_id")
+    assert at_next.loc["created_at_t", "call_total"] == 1
+    # A horizon given in fractions of a day is not rounded to whole days.
+    assert labels_of(label_snapshots(data, [t], horizon_days=30 - 1 / 86_400), t)["won_at_horizon"] == 0
+    # All censored: empty, with the same columns in the same order and the same types.
+    empty = label_snapshots(data, [t + 2 * second], horizon_days=30)
+    assert empty.empty and empty.dtypes.to_dict() == labels.dtypes.to_dict()
+    empty = build_training_set(data, [t + 2 * second], horizon_days=30, extra_types=["webinar"])
+    full = build_training_set(data, [t], horizon_days=30, extra_types=["webinar"])
+    assert empty.empty and empty.columns.tolist() == full.columns.tolist()
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+    # The grid ends at the end given, not at the end of the data.
+    assert weekly_cutoffs(data, start="2024-01-01", end="2024-01-29")[-1] == ts("2024-01-29")

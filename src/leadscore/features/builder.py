@@ -5,9 +5,14 @@ that lead's own rows and the cutoff alone, so computing it on any split of the l
 same rows (partition invariance, see docs/architecture.md). That is what lets it run per lead-hash partition on Spark
 (``groupBy(lead_id).applyInPandas``) as well as on one machine.
 
-Only events with ``at <= cutoff`` are used. A ``scheduled_for`` in the future is known when the event that
+Only events with ``at <= cutoff`` are used: **an event exactly at the cutoff is known** (it counts, as a touch of
+age 0), one a nanosecond after it is not; likewise a lead created exactly at the cutoff is open, and a lead won or
+lost exactly at the cutoff is closed (no row). Nothing after the cutoff changes a row, whatever its fields (see the
+point-in-time tests in ``tests/test_features.py`` and ``tools/plant_leaks.py``, which checks that they catch a
+look-ahead of even one second in any feature family). A ``scheduled_for`` in the future is known when the event that
 scheduled it is at or before the cutoff; a ``meeting_cancelled`` / ``meeting_rejected`` event known at the cutoff
-removes the scheduling events of the same lead with the same ``scheduled_for`` made at or before it. When two
+removes the scheduling events of the same lead with the same ``scheduled_for`` made at or before it; a meeting
+scheduled for exactly the cutoff is due (for the show rate), not a next step. When two
 events of a lead share a timestamp, the later row counts as the later event.
 
 Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is

@@ -4,9 +4,9 @@ Reading: :func:`read_crm` reads a data set folder (``leads`` and ``events`` as `
 file or a folder of part files, as Spark writes them) and :func:`crm_to_spark` turns an in-memory
 :class:`~leadscore.data.contracts.CrmData` into Spark DataFrames. Both give a :class:`SparkCrm`: ``lead_id`` as a
 string, timestamps as Spark timestamps (Parquet written by pandas holds nanoseconds, which Spark reads as
-integers; they are turned back here), and an ``_order`` column on the events that records the input order.
-The pandas builder breaks ties between a lead's events at the same time by row order; after a shuffle, row
-order is gone, so ``_order`` carries it.
+integers; they are turned back here, rounded up to the microsecond Spark keeps, as are pandas frames' times),
+and an ``_order`` column on the events that records the input order. The pandas builder breaks ties between a
+lead's events at the same time by row order; after a shuffle, row order is gone, so ``_order`` carries it.
 
 Crossing into pandas: timestamps travel as int64 microseconds since the epoch (:func:`to_wire` /
 :func:`from_wire`), never as Spark timestamps, so neither the session time zone nor pandas' timestamp units
@@ -91,7 +91,9 @@ def _time_column(frame: DataFrame, name: str) -> Column:
     if isinstance(kind, T.TimestampNTZType | T.DateType):
         return F.col(name).cast("timestamp")
     if isinstance(kind, T.LongType | T.IntegerType):  # Parquet TIMESTAMP(NANOS), read with nanosAsLong
-        return F.timestamp_micros(F.floor(F.col(name) / 1000))
+        # Rounded up to the microsecond, in integers: never known earlier than it happened (see _for_spark).
+        nanos = f"`{name}`"
+        return F.timestamp_micros(F.expr(f"({nanos} + pmod(-{nanos}, 1000)) div 1000"))
     if isinstance(kind, T.StringType):
         return F.to_timestamp(F.col(name))
     raise ValueError(f"column {name!r} must hold timestamps, not {kind.simpleString()}")
@@ -208,7 +210,10 @@ def _for_spark(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name, values in frame.items():
         if pd.api.types.is_datetime64_any_dtype(values):
-            out[name] = values.dt.as_unit("us")
+            # Spark keeps microseconds. Rounded up, an event is never known earlier than it happened: "at <= t"
+            # holds on Spark as in pandas for every cutoff t to the microsecond (rounding down would let an event
+            # 1 ns after t count at t).
+            out[name] = values.dt.ceil("us").dt.as_unit("us")
         elif isinstance(values.dtype, pd.StringDtype) or pd.api.types.is_object_dtype(values.dtype):
             out[name] = values.astype(object).where(values.notna(), None)
         else:

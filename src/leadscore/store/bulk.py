@@ -9,7 +9,8 @@ statements slower still).
 
 Timestamps travel as UTC: on SQLite as text in SQLAlchemy's own format (``2024-01-02 10:00:00.000000``), so rows
 written here and through the ORM compare equal; on PostgreSQL as ``timestamptz``, read back as integer
-microseconds since the epoch.
+microseconds since the epoch. Those of stored leads and events are rounded *up* to the microsecond (see
+:func:`column_values`), query bounds such as a cutoff down.
 """
 
 from __future__ import annotations
@@ -154,7 +155,10 @@ class PostgresBulk(Bulk):
 def column_values(bulk: Bulk, series: pd.Series) -> list[Any]:
     """A frame column as driver values: timestamps per dialect, numbers as floats, text as str, None for missing."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return bulk.write_timestamps(series)
+        # Rounded up to the microsecond the store keeps: a stored event or lead is never known earlier than it
+        # happened, so "at <= t" holds in the store exactly as in the data for every cutoff t to the microsecond
+        # (rounding down would let an event 1 ns after t count at t: a look-ahead).
+        return bulk.write_timestamps(series.dt.ceil("us"))
     missing = series.isna().to_numpy()
     values = series.to_numpy(dtype=object)
     if pd.api.types.is_float_dtype(series.dtype):
