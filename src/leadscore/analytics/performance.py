@@ -36,22 +36,14 @@ from leadscore.analytics._common import (
     safe_ratio,
 )
 from leadscore.analytics.periods import as_ns, check_period, period_starts
-from leadscore.data.contracts import COLD_CALL_SUBTYPE, TEAM_SCOPE, CrmData
+from leadscore.data.contracts import COLD_CALL_SUBTYPE, KNOWN_EVENT_TYPES, TEAM_SCOPE, CrmData
 
 TEAM_MEDIAN = "team_median"
 #: Most periods one call splits its window into (a year of days): each period is computed on its own, so a
 #: century of days would keep a server busy for minutes.
 MAX_PERIODS = 400
-_TYPES = (
-    "email_sent",
-    "email_opened",
-    "email_replied",
-    "call",
-    "meeting_scheduled",
-    "meeting_held",
-    "meeting_rejected",
-    "meeting_cancelled",
-)
+# The event types a salesperson's figures count (their codes index the counting arrays, in the contract's order).
+_TYPES = tuple(t for t in KNOWN_EVENT_TYPES if t.startswith(("email_", "meeting_")) or t == "call")
 _T = {t: i for i, t in enumerate(_TYPES)}
 _IS_OUTBOUND = np.zeros(len(_TYPES) + 1, dtype=bool)  # indexed by type code; code -1 (other) hits the last
 _IS_OUTBOUND[[_T[t] for t in OUTBOUND_TYPES]] = True

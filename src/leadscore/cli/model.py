@@ -11,7 +11,7 @@ from rich.console import Console
 
 from leadscore.cli import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
-from leadscore.cli.output import print_json, result_table
+from leadscore.cli.output import print_json, registered_line, result_table
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine
 
 # Wide enough for the candidate table when the output is not a terminal (logs, CI).
@@ -143,8 +143,7 @@ def train(
             f"{len(result.data):,} examples in {result.seconds:.1f} s"
         )
     if outcome is not None:
-        verdict = "[green]champion[/green]" if outcome.promoted else "[yellow]challenger[/yellow]"
-        console.print(f"registered as version {outcome.version} -> {verdict}: {outcome.reason}")
+        console.print(registered_line(outcome))
 
 
 def _write_scores(scores: pd.DataFrame, out: Path) -> None:

@@ -49,3 +49,9 @@ def result_table(result) -> Table:
         ]
         table.add_row(row.candidate + (" *" if row.chosen else ""), row.calibration, *cells, style=style)
     return table
+
+
+def registered_line(registered) -> str:
+    """What became of a registered version: champion or challenger, and the gate's reason (rich markup)."""
+    verdict = "[green]champion[/green]" if registered.promoted else "[yellow]challenger[/yellow]"
+    return f"registered as version {registered.version} -> {verdict}: {registered.reason}"

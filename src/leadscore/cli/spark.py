@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from leadscore.cli.output import print_json
+from leadscore.cli.output import print_json, registered_line
 
 ENGINES = ("pandas", "spark")
 
@@ -190,5 +190,4 @@ def train_on_spark(
         f"chosen {chosen}"
     )
     if registered is not None:
-        verdict = "[green]champion[/green]" if registered.promoted else "[yellow]challenger[/yellow]"
-        console.print(f"registered as version {registered.version} -> {verdict}: {registered.reason}")
+        console.print(registered_line(registered))
