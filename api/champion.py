@@ -28,7 +28,7 @@ class NoModelError(LookupError):
     """There is no model to score with; the message says why and how to train one."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoadedModel:
     """A scorer and what the registry says about its version."""
 
@@ -41,7 +41,7 @@ class LoadedModel:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReloadOutcome:
     changed: bool
     previous_version: str | None
@@ -105,16 +105,26 @@ class ModelHolder:
                 version = self._resolve()
                 if version == previous:
                     self._problem = ""
-                    return ReloadOutcome(False, previous, version, f"version {version} is already in use")
+                    return ReloadOutcome(
+                        changed=False,
+                        previous_version=previous,
+                        version=version,
+                        detail=f"version {version} is already in use",
+                    )
                 loaded = self._load(version)
             except Exception as err:  # noqa: BLE001 - any failure leaves the current model in place
                 self._problem = _problem_text(err, self.alias)
                 log.warning("model reload failed: %s", self._problem)
-                return ReloadOutcome(False, previous, previous, self._problem)
+                return ReloadOutcome(changed=False, previous_version=previous, version=previous, detail=self._problem)
             self._current = loaded  # the swap: one reference assignment
             self._problem = ""
             log.info("now scoring with model version %s (%s; was %s)", loaded.version, self.alias, previous)
-            return ReloadOutcome(True, previous, loaded.version, f"loaded version {loaded.version}")
+            return ReloadOutcome(
+                changed=True,
+                previous_version=previous,
+                version=loaded.version,
+                detail=f"loaded version {loaded.version}",
+            )
 
     def start_polling(self, every_s: float) -> None:
         """Check the alias every ``every_s`` seconds in a daemon thread (0: never)."""
@@ -152,7 +162,15 @@ class ModelHolder:
         options = {"grade_cutoffs": self.grade_cutoffs} if self.grade_cutoffs else {}
         scorer = Scorer.from_registry(version, uri, **options)
         trained_at, run_id, metrics = _run_facts(version, uri)
-        return LoadedModel(scorer, version, self.alias, datetime.now(UTC), trained_at, run_id, metrics)
+        return LoadedModel(
+            scorer=scorer,
+            version=version,
+            alias=self.alias,
+            loaded_at=datetime.now(UTC),
+            trained_at=trained_at,
+            run_id=run_id,
+            metrics=metrics,
+        )
 
 
 def _run_facts(version: str, uri: str) -> tuple[datetime | None, str | None, dict[str, float]]:

@@ -444,7 +444,7 @@ def test_text_columns_holding_python_numbers_are_cleaned_alike_in_any_batch():
 
 
 def contributions_of(values: dict[str, list[float]]) -> Contributions:
-    return Contributions(pd.DataFrame(values), -1.0, True, "by hand")
+    return Contributions(values=pd.DataFrame(values), baseline=-1.0, exact=True, method="by hand")
 
 
 def test_reasons_are_ordered_by_size_and_small_ones_left_out():

@@ -104,7 +104,10 @@ def test_isotonic_calibration_is_not_called_exact(data):
 def test_reasons_are_the_strongest_factors_each_way_in_words():
     values = pd.DataFrame({"calls": [5.0, 0.0], "source": ["ads", "referral"], "visits": [np.nan, 2.5]})
     contributions = Contributions(
-        pd.DataFrame({"calls": [0.9, -0.8], "source": [-0.4, 0.6], "visits": [0.005, 0.2]}), -2.0, True, "example"
+        values=pd.DataFrame({"calls": [0.9, -0.8], "source": [-0.4, 0.6], "visits": [0.005, 0.2]}),
+        baseline=-2.0,
+        exact=True,
+        method="example",
     )
     up, down = top_reasons(contributions, values, table_phrase, top=2)
     assert up == [["calls = 5"], ["source = referral", "visits = 2.5"]]  # 0.005 is too small to mention
@@ -117,7 +120,10 @@ def test_crm_reasons_use_the_catalogue_words():
 
     values = pd.DataFrame({"email_replied_30d": [3], "has_next_step": [0]})
     contributions = Contributions(
-        pd.DataFrame({"email_replied_30d": [0.7], "has_next_step": [-0.5]}), -1.0, True, "example"
+        values=pd.DataFrame({"email_replied_30d": [0.7], "has_next_step": [-0.5]}),
+        baseline=-1.0,
+        exact=True,
+        method="example",
     )
     up, down = top_reasons(contributions, values, describe)
     assert up == [["3 emails replied in the last 30 days"]]

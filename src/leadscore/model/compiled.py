@@ -275,7 +275,7 @@ class _CompiledTrees:
         return (reached @ self.path).toarray()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Part:
     """One calibrated member: its compiled pipeline and the linear map of its calibration (or isotonic)."""
 
@@ -308,8 +308,8 @@ class CompiledModel:
             values += weight * part.scale * part.compiled.contributions(cleaned, n)
             baseline += weight * (part.compiled.baseline * part.scale + part.shift)
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return Contributions(pd.DataFrame(values, columns=self.features, index=index), baseline, self.exact,
-                             self.method)  # fmt: skip
+        frame = pd.DataFrame(values, columns=self.features, index=index)
+        return Contributions(values=frame, baseline=baseline, exact=self.exact, method=self.method)
 
     def log_odds(self, X: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
         """The model's calibrated log-odds (the logit of the probability), without the per-feature split."""
@@ -361,7 +361,7 @@ def _compile_part(model) -> _Part:
         compiled = _CompiledTrees(inner)
     else:
         raise TypeError(type(final).__name__)
-    return _Part(inner.named_steps["clean"], compiled, scale, shift, isotonic)
+    return _Part(cleaner=inner.named_steps["clean"], compiled=compiled, scale=scale, shift=shift, isotonic=isotonic)
 
 
 METHOD_NAMES = {_CompiledLogistic: LOGISTIC_METHOD, _CompiledTrees: TREES_METHOD}

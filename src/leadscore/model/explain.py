@@ -44,7 +44,7 @@ TREES_METHOD = "tree path attribution"
 MIN_REASON_LOG_ODDS = 0.01
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Contributions:
     """Per-feature log-odds contributions of a batch of examples.
 
@@ -298,7 +298,7 @@ def explain(model, X: pd.DataFrame, cleaned: pd.DataFrame | None = None) -> Cont
         values = sum(w * part.values for w, part in zip(model.weights_, parts, strict=True))
         baseline = float(sum(w * part.baseline for w, part in zip(model.weights_, parts, strict=True)))
         method = blend_method(part.method for part in parts)
-        return Contributions(values, baseline, all(part.exact for part in parts), method)
+        return Contributions(values=values, baseline=baseline, exact=all(part.exact for part in parts), method=method)
     inner, scale, shift, isotonic = calibration_map(model)
     exact = isotonic is None
     if not isinstance(inner, Pipeline):
@@ -313,7 +313,7 @@ def explain(model, X: pd.DataFrame, cleaned: pd.DataFrame | None = None) -> Cont
     else:
         raise TypeError(f"cannot explain a pipeline ending in {type(final).__name__}")
     frame = pd.DataFrame(values * scale, columns=features, index=X.index)
-    return Contributions(frame, baseline * scale + shift, exact, method)
+    return Contributions(values=frame, baseline=baseline * scale + shift, exact=exact, method=method)
 
 
 def table_phrase(name: str, value: object) -> str:
@@ -363,7 +363,8 @@ def top_reasons(
     Examples
     --------
     >>> import pandas as pd
-    >>> c = Contributions(pd.DataFrame({"calls": [0.8], "source": [-0.3]}), -2.0, True, "example")
+    >>> c = Contributions(values=pd.DataFrame({"calls": [0.8], "source": [-0.3]}), baseline=-2.0, exact=True,
+    ...                   method="example")
     >>> top_reasons(c, pd.DataFrame({"calls": [5], "source": ["ads"]}))
     ([['calls = 5']], [['source = ads']])
     """

@@ -61,7 +61,7 @@ def sample_leads(frame: DataFrame, fraction: float, seed: int = 0) -> DataFrame:
     return frame.where(bucket < F.lit(int(round(fraction * _SAMPLE_BUCKETS))))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SparkTraining:
     """What :func:`train_spark` did: the training result, the registered version (if any), the sample."""
 
@@ -141,4 +141,10 @@ def train_spark(
             extra_types=extra_types,
             extra_params={"engine": "spark", "sample_fraction": f"{sample_fraction:.6g}"},
         )
-    return SparkTraining(result, registered, tuple(extra_types), float(sample_fraction), len(frame))
+    return SparkTraining(
+        result=result,
+        registered=registered,
+        extra_types=tuple(extra_types),
+        sample_fraction=float(sample_fraction),
+        rows=len(frame),
+    )
