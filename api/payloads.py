@@ -114,13 +114,14 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
         text_columns.append("lead_id")
     for name in text_columns:
         raw = column(name)
-        nested = next((row for row, v in enumerate(raw) if isinstance(v, list | dict)), None)
-        if nested is not None:
+        try:  # text stays as it is: only the rare other value pays for the check
+            cells = [v if type(v) is str or v is None else _scalar_text(v) for v in raw]
+        except _NotScalar:
+            row = next(i for i, v in enumerate(raw) if isinstance(v, list | dict))
             raise RequestProblem(
-                _cell(field, nested, name, columns),
-                f"feature {name!r} must be a string, number, boolean or null, got {_shown(raw[nested])}",
-            )
-        cells = [v if type(v) is str or v is None else str(v) for v in raw]
+                _cell(field, row, name, columns),
+                f"feature {name!r} must be a string, number, boolean or null, got {_shown(raw[row])}",
+            ) from None
         try:
             "".join(filter(None, cells)).encode("utf-8")
         except UnicodeEncodeError:
@@ -129,6 +130,16 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
         typed[name] = np.array(cells, dtype=object)
     ids = typed.pop("lead_id").tolist() if "lead_id" in present else list(range(len(rows)))
     return typed, ids
+
+
+class _NotScalar(Exception):
+    """A feature value that is a list or an object: no feature is that."""
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, list | dict):
+        raise _NotScalar
+    return str(value)
 
 
 def _encodable(text: str) -> bool:
