@@ -19,7 +19,8 @@ import orjson
 import pandas as pd
 
 #: orjson writes numpy arrays and scalars itself, keys that are not text as text, and NaN and infinities as null.
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+# No OPT_NON_STR_KEYS: every key we write is a string, and the option costs a third more per response.
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z
 
 #: Up to this many values, a column of objects is checked for missing values in Python rather than by pandas.
 FEW = 32
