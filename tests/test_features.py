@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -969,3 +970,90 @@ def test_events_exactly_at_the_cutoff_are_known():
     assert alone.loc["M", "has_next_step"] == 1 and alone.loc["M", "days_until_next_step"] == 2.0
     # The vocabulary of unknown types counts those known at `before`, ties broken by name.
     assert top_unknown_types(events, k=2, before=T) == ("chat", "webinar")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs the mutation run (issue 11) found untested: naive and missing times, events without a lead or a type,
+# absent optional columns, ids held as objects or integers, a datetime lead attribute, and the documented dtypes.
+
+
+def _without_tz(frame: pd.DataFrame, tz: str | None, *columns: str) -> pd.DataFrame:
+    return frame.assign(**{c: frame[c].dt.tz_convert(tz) if tz else frame[c].dt.tz_localize(None) for c in columns})
+
+
+@pytest.mark.parametrize("tz", [None, "America/Bogota"], ids=["naive", "bogota"])
+def test_naive_or_non_utc_timestamps_give_the_features_of_the_same_instants_in_utc(tz):
+    leads = _without_tz(RICH_LEADS, tz, "created_at")
+    events = _without_tz(RICH_EVENTS, tz, "at", "scheduled_for")
+    pd.testing.assert_frame_equal(_rich_features(events, leads=leads), _rich_features(RICH_EVENTS))
+
+
+def test_an_event_or_a_lead_without_a_time_is_refused_naming_its_first_five_rows():
+    events = RICH_EVENTS.copy()
+    events.loc[[1, 3, 4, 5, 6, 7, 9], "at"] = pd.NaT  # not "known since forever"
+    rows = re.escape("[2, 4, 5, 6, 7]")
+    with pytest.raises(ValueError, match=rf"^events\.at is missing on data rows {rows}$"):
+        prepare_events(RICH_LEADS, events)
+    with pytest.raises(ValueError, match=rf"^events\.at is missing on data rows {rows}$"):
+        top_unknown_types(events, before=pit.T0)
+    leads = RICH_LEADS.copy()
+    leads.loc[1, "created_at"] = pd.NaT
+    with pytest.raises(ValueError, match=r"^leads\.created_at is missing on data rows \[2\]$"):
+        prepare_events(leads, RICH_EVENTS)
+
+
+def test_events_without_a_lead_or_of_a_lead_not_given_change_no_feature():
+    rows = ({"type": "email_sent"}, {"type": "call", "duration_s": 60.0}, {"type": "stage_changed", "stage": "won"})
+    stranger, no_lead = ([{"lead_id": lead, "at": _at(-1), **row} for row in rows] for lead in ("ZZ", None))
+    # The stranger's id comes first and a lead's last, so a missing id read as "the last id seen" would be Q's.
+    events = pd.concat([events_frame(stranger), RICH_EVENTS, events_frame(no_lead)], ignore_index=True)
+    pd.testing.assert_frame_equal(_rich_features(events), _rich_features(RICH_EVENTS))
+
+
+def test_an_event_without_a_type_counts_as_an_unknown_type_and_as_no_known_one():
+    missing = _rich_features(_rich({"type": None}, at=_at(-0.5)))
+    unknown = _rich_features(_rich({"type": "some_crm_type"}, at=_at(-0.5)))
+    pd.testing.assert_frame_equal(missing, unknown)
+    assert missing.loc[0, "other_events_total"] == _rich_features(RICH_EVENTS).loc[0, "other_events_total"] + 1
+
+
+def test_absent_optional_event_columns_read_as_all_missing():
+    bare = RICH_EVENTS[["lead_id", "at", "type"]]
+    all_missing = events_frame(bare.to_dict("records"))
+    assert all_missing["scheduled_for"].isna().all() and all_missing["stage"].isna().all()
+    pd.testing.assert_frame_equal(_rich_features(bare), _rich_features(all_missing))
+
+
+@pytest.mark.parametrize("as_integers", [False, True], ids=["objects", "integers"])
+def test_ids_and_types_held_as_objects_or_integers_give_the_same_features(as_integers):
+    number = {"A": "1", "Q": "2", "N": "3"}
+    leads = RICH_LEADS.assign(lead_id=RICH_LEADS["lead_id"].map(number))
+    events = RICH_EVENTS.assign(lead_id=RICH_EVENTS["lead_id"].map(number))
+    cast = "int64" if as_integers else object
+    other_leads = leads.assign(lead_id=leads["lead_id"].astype(cast))
+    other_events = events.assign(
+        lead_id=events["lead_id"].astype(cast), type=events["type"].astype(object), stage=events["stage"].astype(object)
+    )
+    pd.testing.assert_frame_equal(_rich_features(other_events, leads=other_leads), _rich_features(events, leads=leads))
+
+
+def test_a_datetime_lead_attribute_is_no_feature_and_hides_no_column_after_it():
+    leads = RICH_LEADS.assign(signed_at=_at(30), segment=["SMB", "SMB", "enterprise"])
+    features = _rich_features(RICH_EVENTS, leads=leads)
+    assert "signed_at" not in features.columns  # a raw date may lie after the cutoff
+    assert features["segment"].tolist() == ["SMB", "SMB", "enterprise"]
+
+
+def test_counts_and_flags_are_int32_and_times_rates_and_amounts_float64():
+    features = _rich_features(RICH_EVENTS)
+    flags, windowed = ("has_next_step", "stage_rank", "stage_rank_max"), ("_7d", "_30d", "_90d", "_total")
+    counts = [c for c in features.columns if c in flags or (c.endswith(windowed) and c != "call_minutes_total")]
+    assert {"interactions_total", "cold_calls_total", "has_next_step", "stage_rank_max"} <= set(counts)
+    assert {c: str(features[c].dtype) for c in counts} == dict.fromkeys(counts, "int32")
+    floats = features.columns.drop([*counts, "lead_id", "cutoff", "stage", "source"])
+    assert {c: str(features[c].dtype) for c in floats} == dict.fromkeys(floats, "float64")
+
+
+def test_top_unknown_types_keep_five_by_default():
+    events = events_frame([{"lead_id": "A", "at": _at(-1), "type": f"crm_type_{i}"} for i in range(7)])
+    assert top_unknown_types(events) == tuple(f"crm_type_{i}" for i in range(5))

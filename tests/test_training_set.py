@@ -317,3 +317,11 @@ def test_labels_and_censoring_one_second_either_side_of_each_boundary():
     assert empty.dtypes.to_dict() == full.dtypes.to_dict()
     # The grid ends at the end given, not at the end of the data.
     assert weekly_cutoffs(data, start="2024-01-01", end="2024-01-29")[-1] == ts("2024-01-29")
+
+
+def test_weekly_cutoffs_of_a_data_set_without_leads_need_a_start_and_take_one():
+    empty = crm([], [])
+    with pytest.raises(ValueError, match="the data set has no leads: give weekly_cutoffs a start"):
+        weekly_cutoffs(empty)
+    days = weekly_cutoffs(empty, start="2024-01-03", end="2024-01-22")
+    assert [str(t.date()) for t in days] == ["2024-01-08", "2024-01-15", "2024-01-22"]
