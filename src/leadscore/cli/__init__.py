@@ -1,32 +1,12 @@
-"""The `leadscore` command. Each area's commands live in a module of their own beside this one."""
+"""The `leadscore` command. Each area's commands live in a module of their own beside this one.
+
+The app is made in :mod:`leadscore.cli.app`; importing the areas here adds their commands to it, so the imports
+run one way (this package -> an area -> the app) and ``leadscore.cli:app`` is the whole command.
+"""
 
 from __future__ import annotations
 
-import typer
+from leadscore.cli import data, demo, model, report, service, simulate  # noqa: F401 - each adds its commands
+from leadscore.cli.app import app
 
-app = typer.Typer(
-    name="leadscore",
-    help="Predictive lead scoring: simulate a CRM, build point-in-time features, train, score, report, serve.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-
-@app.callback()
-def main() -> None:
-    """Predictive lead scoring: simulate a CRM, build point-in-time features, train, score, report, serve."""
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `app`; one line per area.
-    from leadscore.cli import (
-        data,  # noqa: F401
-        demo,  # noqa: F401
-        model,  # noqa: F401
-        report,  # noqa: F401
-        service,  # noqa: F401
-        simulate,  # noqa: F401
-    )
-
-
-_register()
+__all__ = ["app"]

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from leadscore.cli import app
+from leadscore.cli.app import app
 from leadscore.data.contracts import ContractError
 from leadscore.data.io import ColumnMapping, load_dataset
 

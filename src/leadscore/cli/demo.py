@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from leadscore.cli import app
+from leadscore.cli.app import app
 from leadscore.cli.data import load_or_exit
 from leadscore.cli.output import result_table
 from leadscore.data.io import ColumnMapping

@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from leadscore.cli import app
+from leadscore.cli.app import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
 from leadscore.cli.output import print_json, registered_line, result_table
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine

@@ -26,7 +26,7 @@ from leadscore.analytics.goals import (
 )
 from leadscore.analytics.performance import rep_performance, vs_team_median
 from leadscore.analytics.periods import PERIODS, period_start, utc
-from leadscore.cli import app
+from leadscore.cli.app import app
 from leadscore.cli.data import (
     MapPairsOption,
     MappingFileOption,

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from leadscore.cli import app
+from leadscore.cli.app import app
 from leadscore.settings import SCOPES, Settings, get_settings
 
 console = Console()
