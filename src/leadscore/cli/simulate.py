@@ -28,6 +28,9 @@ def simulate(
     start: str = typer.Option("2024-01-01", "--start", help="First day of the period (UTC)."),
     out: Path = typer.Option(..., "--out", help="Folder to write into (created if missing)."),
     fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format."),
+    flat: bool = typer.Option(
+        False, "--flat-table", help="Also write leads_flat: one row per lead with a converted column (for --table)."
+    ),
 ) -> None:
     """Simulate a CRM and write leads, events, goals, expenses and truth files to OUT.
 
@@ -38,7 +41,7 @@ def simulate(
 
     began = time.perf_counter()
     sim = run_simulation(n_leads=leads, n_reps=reps, months=months, seed=seed, start=start)
-    written = sim.write(out, fmt.value)
+    written = sim.write(out, fmt.value, flat=flat)
     took = time.perf_counter() - began
     data = sim.data
     won = int((data.events["type"] == "won").sum())

@@ -27,7 +27,7 @@ from sklearn.base import clone
 
 from leadscore.model.calibration import METHODS, TimeCalibratedClassifier
 from leadscore.model.candidates import BLEND_MEMBERS, CANDIDATES, LogOddsBlend, cold_start_pipeline, make_candidates
-from leadscore.model.leakage import LeakageError, LeakyColumn, find_leaky_columns
+from leadscore.model.leakage import GuardReport, LeakageError, LeakyColumn, check_columns
 from leadscore.model.metrics import evaluate
 from leadscore.model.splits import VALIDATION_FRACTION, LabelledData, Split, time_split
 from leadscore.model.threads import limited_threads
@@ -68,6 +68,7 @@ class TrainingResult:
     settings: dict[str, object]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    guard: GuardReport | None = None  # the leakage guard's evidence (None: not run)
 
     @property
     def holdout(self) -> LabelledData | None:
@@ -143,7 +144,7 @@ def _fit(estimator, calibration: str, data: LabelledData) -> TimeCalibratedClass
     return model.fit(data.X, data.y, times=data.times)
 
 
-def _cold_start(data: LabelledData, settings, leaks, notes, started: float) -> TrainingResult:
+def _cold_start(data: LabelledData, settings, leaks, notes, started: float, guard=None) -> TrainingResult:
     notes = [
         *notes,
         f"cold start: only {data.positives} converted and {data.negatives} unconverted examples (fewer than "
@@ -161,6 +162,7 @@ def _cold_start(data: LabelledData, settings, leaks, notes, started: float) -> T
         settings=settings,
         notes=notes,
         seconds=time.perf_counter() - started,
+        guard=guard,
     )
 
 
@@ -240,15 +242,18 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
     }
     notes = list(data.notes)
     leaks: list[LeakyColumn] = []
+    guard = None
     if check_leakage:
         say("checking for leaky columns")
-        leaks = find_leaky_columns(data.X, data.y, data.kinds, random_state=random_state)
+        guard = check_columns(data.X, data.y, data.kinds, times=data.times, random_state=random_state)
+        leaks = guard.leaks
         if leaks and not allow_leaky:
-            raise LeakageError(leaks)
+            raise LeakageError(leaks, guard)
         if leaks:
+            guard = guard.allowing()
             notes.append(f"trained with leaky-looking columns (--allow-leaky): {sorted({x.column for x in leaks})}")
     if data.positives < MIN_CLASS_COUNT or data.negatives < MIN_CLASS_COUNT:
-        return _cold_start(data, settings, leaks, notes, started)
+        return _cold_start(data, settings, leaks, notes, started, guard)
 
     split = time_split(data.times, data.horizon, validation_fraction, y=data.y, random_state=random_state)
     train_part, holdout = data.subset(split.train), data.subset(split.valid)
@@ -288,6 +293,7 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
         settings=settings,
         notes=notes,
         seconds=time.perf_counter() - started,
+        guard=guard,
     )
 
 

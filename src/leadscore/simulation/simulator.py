@@ -112,20 +112,37 @@ class SimulatedCrm:
             }
         )
 
-    def write(self, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
+    def flat_table(self, seed: int = 0) -> pd.DataFrame:
+        """The leads as one flat export with a ``converted`` column and the status, grade and fit-score columns
+        of real exports (:func:`leadscore.simulation.flat_export.flat_lead_table`).
+
+        Examples
+        --------
+        >>> table = simulate(n_leads=300, n_reps=4, months=6, seed=1).flat_table()
+        >>> sorted(table["converted"].unique())
+        ['no', 'yes']
+        """
+        from leadscore.simulation.flat_export import flat_lead_table
+
+        return flat_lead_table(self, seed=seed)
+
+    def write(self, out_dir: str | Path, fmt: str = "csv", *, flat: bool = False) -> dict[str, Path]:
         """Write leads, events, goals, expenses and truth as ``<table>.csv`` (or ``.parquet``) in ``out_dir``.
 
-        ``leadscore.data.io.load_dataset(out_dir)`` reads the four CRM tables back.
+        ``leadscore.data.io.load_dataset(out_dir)`` reads the four CRM tables back. With ``flat``, also the flat
+        lead export (:meth:`flat_table`) as ``leads_flat.csv`` (or ``.parquet``), for ``leadscore train --table``.
         """
         from leadscore.data.io import write_dataset
 
         paths = write_dataset(self.data, out_dir, fmt)
-        path = Path(out_dir) / f"truth.{fmt}"
-        if fmt == "parquet":
-            self.truth.to_parquet(path, index=False)
-        else:
-            self.truth.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-        return {**paths, "truth": path}
+        extra = {"truth": self.truth, **({"leads_flat": self.flat_table()} if flat else {})}
+        for name, frame in extra.items():
+            path = paths[name] = Path(out_dir) / f"{name}.{fmt}"
+            if fmt == "parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        return paths
 
 
 def _pick(rng: np.random.Generator, table: tuple, n: int) -> np.ndarray:
