@@ -43,7 +43,8 @@ def export() -> pd.DataFrame:
 
 
 def _labelled(table: pd.DataFrame, drop=()):
-    return load_flat_table("leads_flat.csv", "converted", time_column="created_at", drop=["lead_id", *drop], frame=table)
+    drop = ["lead_id", *drop]
+    return load_flat_table("leads_flat.csv", "converted", time_column="created_at", drop=drop, frame=table)
 
 
 @pytest.fixture(scope="module")

@@ -32,15 +32,10 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from leadscore.simulation.process import LOST, N_STAGES, N_TRANSIENT, STALE, WON, state_at, win_probability
-
-if TYPE_CHECKING:  # the simulator imports this module for SimulatedCrm.flat_table
-    from leadscore.simulation.simulator import SimulatedCrm
 
 FIT_HORIZON_DAYS = 180  # the fit score reflects the chance of a win within this many days of creation
 FIT_NOISE = 0.35  # noise on the fit score's log-odds scale (the enrichment service sees the company imperfectly)
@@ -63,13 +58,14 @@ WON_GRADES = (0.5, 0.35, 0.15, 0.0)
 LOST_GRADES = (0.03, 0.12, 0.32, 0.53)
 
 
-def flat_lead_table(sim: SimulatedCrm, *, seed: int = 0) -> pd.DataFrame:
+def flat_lead_table(sim, *, seed: int = 0) -> pd.DataFrame:
     """One row per lead as a CRM would export it at the end of the simulated period.
 
     Parameters
     ----------
     sim : SimulatedCrm
-        The simulated CRM (:func:`leadscore.simulation.simulator.simulate`).
+        The simulated CRM (:func:`leadscore.simulation.simulator.simulate`; not imported here, since the
+        simulator imports this module for ``SimulatedCrm.flat_table``).
     seed : int, default=0
         Seeds the salespeople's bookkeeping and the fit score's noise.
 
@@ -94,7 +90,7 @@ def flat_lead_table(sim: SimulatedCrm, *, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _fit_score(sim: SimulatedCrm, rng: np.random.Generator) -> np.ndarray:
+def _fit_score(sim, rng: np.random.Generator) -> np.ndarray:
     """0-100: the true chance of a win within FIT_HORIZON_DAYS of creation, on the log-odds scale, with noise."""
     created = sim.leads.created_s
     everyone = np.arange(len(created))
@@ -105,7 +101,7 @@ def _fit_score(sim: SimulatedCrm, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(50 + 15 * z), 0, 100).astype(np.int64)
 
 
-def _status(sim: SimulatedCrm, state: np.ndarray, rng: np.random.Generator) -> pd.Series:
+def _status(sim, state: np.ndarray, rng: np.random.Generator) -> pd.Series:
     """The rep-maintained status at the export (blank: not filled in)."""
     n = len(state)
     status = pd.Series(pd.NA, index=range(n), dtype="object")
