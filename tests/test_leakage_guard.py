@@ -25,7 +25,6 @@ from leadscore.model.leakage import (
     SETTLED_SHARE,
     LeakageError,
     check_columns,
-    find_leaky_columns,
     status_word,
 )
 from leadscore.model.training import train
@@ -109,9 +108,9 @@ def test_without_the_post_outcome_columns_the_export_passes(export):
 def test_the_name_hint_lowers_the_bar_but_is_not_required(export):
     neutral = export.rename(columns={"lead_status": "notes_1"}).drop(columns=["lead_quality"])
     data = _labelled(neutral)
-    leaks = find_leaky_columns(data.X, data.y, data.kinds, times=data.times)
-    assert [(leak.column, leak.key) for leak in leaks] == [("notes_1", "settled_values")]
-    check = next(c for c in check_columns(data.X, data.y, data.kinds, times=data.times).checks if c.column == "notes_1")
+    report = check_columns(data.X, data.y, data.kinds, times=data.times)
+    assert [(leak.column, leak.key) for leak in report.leaks] == [("notes_1", "settled_values")]
+    check = next(c for c in report.checks if c.column == "notes_1")
     assert check.status_name is None
     assert check.settled_threshold == pytest.approx(SETTLED_SHARE - SETTLED_HINT_DISCOUNT)  # the blanks' hint only
 

@@ -65,10 +65,10 @@ class TrainingResult:
     model: TimeCalibratedClassifier | LogOddsBlend
     cold_start: bool
     leaks: list[LeakyColumn]
+    guard: GuardReport | None = None  # the leakage guard's evidence (None: not run)
     settings: dict[str, object]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    guard: GuardReport | None = None  # the leakage guard's evidence (None: not run)
 
     @property
     def holdout(self) -> LabelledData | None:
@@ -159,10 +159,10 @@ def _cold_start(data: LabelledData, settings, leaks, notes, started: float, guar
         model=model,
         cold_start=True,
         leaks=leaks,
+        guard=guard,
         settings=settings,
         notes=notes,
         seconds=time.perf_counter() - started,
-        guard=guard,
     )
 
 
@@ -290,10 +290,10 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
         model=final,
         cold_start=False,
         leaks=leaks,
+        guard=guard,
         settings=settings,
         notes=notes,
         seconds=time.perf_counter() - started,
-        guard=guard,
     )
 
 

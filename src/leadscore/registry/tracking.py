@@ -2,8 +2,7 @@
 
 A run holds parameters (settings, chosen candidate, data description, catalogue version), every candidate's
 validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the candidate
-table and calibration table, the plots, the leakage guard's decision and evidence (``leakage_guard.*`` parameters
-and metrics, ``leakage_guard.json``), the training data's description (``mlflow.data``), and the model itself:
+table and calibration table, the plots, the training data's description (``mlflow.data``), and the model itself:
 skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature, an input
 example, ``pyfunc_predict_fn="predict_proba"`` and a ``leadscore`` metadata block that the scorer reads.
 """
@@ -68,18 +67,6 @@ def _training_dataset(frame: pd.DataFrame, description: str):
     return dataset
 
 
-def _log_guard(guard) -> None:
-    """The leakage guard's decision and evidence: a few parameters and metrics, every column's figures as JSON."""
-    import mlflow
-
-    if guard is None:
-        mlflow.log_param("leakage_guard.decision", "not run")
-        return
-    mlflow.log_params(guard.params())
-    mlflow.log_metrics(guard.metrics())
-    mlflow.log_dict(guard.to_dict(), "leakage_guard.json")
-
-
 @dataclass(kw_only=True)
 class Registered:
     """A logged and registered training result, and what the gate decided."""
@@ -129,6 +116,7 @@ def log_training(
             **(extra_params or {}),
         }
         mlflow.log_params(params)
+        _log_guard(result.guard)
         if result.chosen is not None:
             mlflow.log_metrics(_clean_metrics(result.chosen.metrics))
             for r in result.results:
@@ -140,7 +128,6 @@ def log_training(
                 for path in save_plots(result, tmp):
                     mlflow.log_artifact(str(path), "plots")
         mlflow.log_dict(result.metrics(), "training_summary.json")
-        _log_guard(result.guard)
         mlflow.log_input(_training_dataset(data.X.assign(label=data.y), data.description), context="training")
         mlflow.set_tags({"leadscore.description": data.description, "leadscore.cold_start": str(result.cold_start)})
         example = _signature_frame(data.X)
@@ -176,3 +163,16 @@ def log_training(
         promoted=False,
         reason="not gated yet",
     )
+
+
+def _log_guard(guard) -> None:
+    """The leakage guard's decision and evidence in the run: ``leakage_guard.decision`` and ``.flagged``
+    parameters, a few ``leakage_guard.*`` metrics, and every column's figures in ``leakage_guard.json``."""
+    import mlflow
+
+    if guard is None:
+        mlflow.log_param("leakage_guard.decision", "not run")
+        return
+    mlflow.log_params(guard.params())
+    mlflow.log_metrics(guard.metrics())
+    mlflow.log_dict(guard.to_dict(), "leakage_guard.json")

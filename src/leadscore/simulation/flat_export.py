@@ -52,7 +52,7 @@ LOST_STATUS = {
     "no_response": "not interested",
 }
 LOST_KEEPS_INTERESTED = 0.2
-# Graded in hindsight once the lead is closed: rows A, B, C, D.
+# Graded in hindsight once the lead is closed: the shares of A, B, C and D.
 GRADES = ("A", "B", "C", "D")
 WON_GRADES = (0.5, 0.35, 0.15, 0.0)
 LOST_GRADES = (0.03, 0.12, 0.32, 0.53)
