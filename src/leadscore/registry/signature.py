@@ -12,7 +12,8 @@ typed by the same parser that ``pd.read_csv`` uses, run on the training values t
   type: integers ``long``, floats ``double``, booleans ``boolean``);
 - a column with a missing value in training (blank, or a placeholder such as "unknown") is optional
   (``required=False``): the model treats its absence as missing values, as it learnt to. A missing value makes
-  every reader give floats, so an optional whole-number column is ``double`` (MLflow's own advice).
+  every reader give floats, so an optional whole-number column is ``double`` (MLflow's own advice);
+- a column never filled in during training is not in the signature (the model reads it as a constant).
 """
 
 from __future__ import annotations
@@ -95,17 +96,6 @@ def input_schema(X: pd.DataFrame, optional: Iterable[str] = ()):
     return Schema(specs)
 
 
-def optional_columns(X: pd.DataFrame, kinds: Mapping[str, str]) -> list[str]:
-    """The columns of ``X`` the model may be given without: those with a missing value in training.
-
-    The rule is the model's own (:attr:`~leadscore.model.cleaning.TableCleaner.optional_`): a blank or a
-    placeholder ("unknown", "n/a", ...) counts as missing.
-    """
-    from leadscore.model.cleaning import TableCleaner
-
-    return list(TableCleaner(kinds=dict(kinds)).fit(X).optional_)
-
-
 def conform(frame: pd.DataFrame, schema) -> pd.DataFrame:
     """``frame`` with each column of ``schema`` it has cast to the schema's type, where MLflow would not.
 
@@ -148,8 +138,18 @@ def example_frame(X: pd.DataFrame, schema, rows: int = 5) -> pd.DataFrame:
 
 
 def model_signature(X: pd.DataFrame, kinds: Mapping[str, str], outputs):
-    """The signature a model trained on ``X`` is logged with: :func:`input_schema` and ``outputs``' schema."""
+    """The signature a model trained on ``X`` is logged with: :func:`input_schema` and ``outputs``' schema.
+
+    Optional columns are those the model saw missing (:attr:`~leadscore.model.cleaning.TableCleaner.optional_`:
+    a blank or a placeholder such as "unknown" counts). Columns it never saw filled in are left out: it reads
+    them as a constant whatever comes, and a reader types an empty column as it pleases (pandas as float, Spark
+    as string), which MLflow would refuse.
+    """
     from mlflow.models import ModelSignature, infer_signature
 
-    inputs = input_schema(X, optional_columns(X, kinds))
+    from leadscore.model.cleaning import TableCleaner
+
+    cleaner = TableCleaner(kinds=dict(kinds)).fit(X)
+    used = [column for column in X.columns if column not in set(cleaner.empty_)]
+    inputs = input_schema(X[used], cleaner.optional_)
     return ModelSignature(inputs=inputs, outputs=infer_signature(None, outputs).outputs)

@@ -119,7 +119,7 @@ def log_training(
                     mlflow.log_artifact(str(path), "plots")
         mlflow.log_dict(result.metrics(), "training_summary.json")
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
-        example = example_frame(data.X, signature.inputs)
+        example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
         dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])
         mlflow.log_input(
             _training_dataset(data.X.assign(label=data.y), data.description, dataset_schema), context="training"
