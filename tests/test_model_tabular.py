@@ -60,8 +60,17 @@ def test_a_column_never_filled_in_becomes_a_constant():
 
 def test_missing_input_columns_are_named():
     cleaner = TableCleaner().fit(raw_table().drop(columns="converted"))
-    with pytest.raises(ValueError, match="'budget'"):
-        cleaner.transform(raw_table().drop(columns=["converted", "budget"]))
+    with pytest.raises(ValueError, match="'newsletter'"):
+        cleaner.transform(raw_table().drop(columns=["converted", "newsletter"]))
+
+
+def test_a_column_seen_missing_in_training_may_be_absent_and_reads_as_missing():
+    table = raw_table().drop(columns="converted")
+    cleaner = TableCleaner().fit(table)
+    assert "budget" in cleaner.optional_ and "newsletter" not in cleaner.optional_
+    pd.testing.assert_frame_equal(
+        cleaner.transform(table.drop(columns="budget")), cleaner.transform(table.assign(budget=None))
+    )
 
 
 def test_small_and_large_batches_are_cleaned_alike():

@@ -70,6 +70,8 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         Columns left out and why.
     empty_ : list of str
         Kept columns without any value at fit time: they become a constant (0, or a fixed category).
+    optional_ : list of str
+        Kept columns with a missing value at fit time: they may be absent when transforming (all missing then).
     feature_names_in_ : ndarray of str
         The columns seen at fit time.
 
@@ -109,9 +111,12 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         missing = [c for c in given if c not in X.columns]
         if missing:
             raise ValueError(f"column(s) {missing} given a kind but not in the table")
+        missing = {c: self._convert(X[c], kind).isna() for c, kind in self.kinds_.items()}
         # A column with no value at all in the training data carries no information; it is set to a constant
         # (so that models that cannot take an all-missing column still fit) and stays a constant when scoring.
-        self.empty_ = [c for c, kind in self.kinds_.items() if self._convert(X[c], kind).isna().all()]
+        self.empty_ = [c for c, gaps in missing.items() if gaps.all()]
+        # A column the model learnt with missing values may be left out when scoring: read as missing throughout.
+        self.optional_ = [c for c, gaps in missing.items() if gaps.any()]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -134,15 +139,19 @@ class TableCleaner(TransformerMixin, BaseEstimator):
         frame = X if isinstance(X, pd.DataFrame) else None
         names = list(X.columns) if frame is not None else list(X)
         present = set(names)
-        missing = [c for c in self.kinds_ if c not in present]
-        if missing:
-            raise ValueError(f"column(s) {missing} are missing from the input (the model was trained on them)")
+        absent = [c for c in self.kinds_ if c not in present]
+        optional = set(getattr(self, "optional_", ()))  # models saved before it was kept: every column required
+        required = [c for c in absent if c not in optional]
+        if required:
+            raise ValueError(f"column(s) {required} are missing from the input (the model was trained on them)")
         n = n_rows(X)
         empty = set(getattr(self, "empty_", ()))
         if frame is not None:
             numeric_dtype = {c: pd.api.types.is_numeric_dtype(d) for c, d in zip(names, frame.dtypes, strict=True)}
         else:
-            numeric_dtype = {c: np.asarray(X[c]).dtype.kind in "biuf" for c in self.kinds_}
+            numeric_dtype = {c: np.asarray(X[c]).dtype.kind in "biuf" for c in self.kinds_ if c in present}
+        for column in absent:
+            numeric_dtype[column] = False
         # Columns that are already numbers become floats in one block (the common case for CRM features).
         direct = [c for c, kind in self.kinds_.items() if kind != CATEGORICAL and c not in empty and numeric_dtype[c]]
         converted: dict[str, np.ndarray] = {}
@@ -157,6 +166,8 @@ class TableCleaner(TransformerMixin, BaseEstimator):
             if column in empty:
                 constant = EMPTY_CATEGORY if kind == CATEGORICAL else 0.0
                 values = np.full(n, constant, dtype=object if kind == CATEGORICAL else float)
+            elif column not in present:
+                values = np.full(n, np.nan, dtype=object if kind == CATEGORICAL else float)
             elif kind == DATE:
                 values = self._convert(pd.Series(X[column]), kind).to_numpy()
             else:

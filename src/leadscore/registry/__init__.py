@@ -2,6 +2,7 @@
 
 - :mod:`~leadscore.registry.store`: where the store is, the connection, the model's and aliases' names;
 - :mod:`~leadscore.registry.card`: the model card that travels with each version;
+- :mod:`~leadscore.registry.signature`: the model's MLflow signature, typed as the readers type the data;
 - :mod:`~leadscore.registry.tracking`: a training result logged as a run and registered as ``challenger``;
 - :mod:`~leadscore.registry.loading`: a version loaded back with skops and our trusted types;
 - :mod:`~leadscore.registry.gate`: the promotion gate, ``promote`` and ``rollback``;

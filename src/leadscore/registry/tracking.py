@@ -3,8 +3,9 @@
 A run holds parameters (settings, chosen candidate, data description, catalogue version), every candidate's
 validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the candidate
 table and calibration table, the plots, the training data's description (``mlflow.data``), and the model itself:
-skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature, an input
-example, ``pyfunc_predict_fn="predict_proba"`` and a ``leadscore`` metadata block that the scorer reads.
+skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature typed as
+the readers type the data (:mod:`~leadscore.registry.signature`), an input example,
+``pyfunc_predict_fn="predict_proba"`` and a ``leadscore`` metadata block that the scorer reads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from leadscore.model.metrics import calibration_table
 from leadscore.registry.card import model_card
 from leadscore.registry.loading import SKOPS_TRUSTED_TYPES
+from leadscore.registry.signature import example_frame, model_signature
 from leadscore.registry.store import CHALLENGER, EXPERIMENT_NAME, METADATA_KEY, MODEL_NAME, connect
 
 
@@ -39,31 +41,20 @@ def _clean_metrics(metrics: dict[str, float], prefix: str = "") -> dict[str, flo
     return {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
-def _signature_frame(X: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
-    """The first rows with plain dtypes MLflow's schema inference understands (integers as floats)."""
-    example = X.head(rows).copy()
-    for column in example.columns:
-        if not pd.api.types.is_numeric_dtype(example[column]) or pd.api.types.is_bool_dtype(example[column]):
-            example[column] = example[column].astype(object).where(example[column].notna(), None)
-        elif pd.api.types.is_integer_dtype(example[column]):
-            example[column] = example[column].astype("float64")
-    return example
-
-
-def _training_dataset(frame: pd.DataFrame, description: str):
+def _training_dataset(frame: pd.DataFrame, description: str, schema):
     """The training data's MLflow description, without MLflow walking every value of every text column.
 
     ``mlflow.data.from_pandas`` infers the schema value by value (11 s on the 60,000-snapshot demo); here the
-    digest is a vectorised hash of the whole frame and the schema is inferred from its first 1,000 rows.
+    digest is a vectorised hash of the whole frame and the schema is given (the model's input schema and the
+    label).
     """
     import hashlib
 
     import mlflow
-    from mlflow.models import infer_signature
 
     digest = hashlib.md5(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:8]
     dataset = mlflow.data.from_pandas(frame, targets="label", name=description[:200], digest=digest)
-    dataset.__dict__["schema"] = infer_signature(_signature_frame(frame, 1000)).inputs  # the cached property
+    dataset.__dict__["schema"] = schema  # the cached property
     return dataset
 
 
@@ -93,7 +84,7 @@ def log_training(
     The gate is not applied here (see :func:`register`); ``promoted`` is False.
     """
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
 
     from leadscore.model.plots import save_plots
 
@@ -128,10 +119,13 @@ def log_training(
                 for path in save_plots(result, tmp):
                     mlflow.log_artifact(str(path), "plots")
         mlflow.log_dict(result.metrics(), "training_summary.json")
-        mlflow.log_input(_training_dataset(data.X.assign(label=data.y), data.description), context="training")
+        signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
+        example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
+        dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])
+        mlflow.log_input(
+            _training_dataset(data.X.assign(label=data.y), data.description, dataset_schema), context="training"
+        )
         mlflow.set_tags({"leadscore.description": data.description, "leadscore.cold_start": str(result.cold_start)})
-        example = _signature_frame(data.X)
-        signature = infer_signature(example, result.model.predict_proba(data.X.head(5)))
         info = mlflow.sklearn.log_model(
             result.model,
             name="model",

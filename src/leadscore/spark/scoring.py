@@ -41,8 +41,10 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "cutoff",
     "provisional",
 )
-# The model's signature types (MLflow names) as the Spark types the UDF's input columns are cast to.
-_SIGNATURE_TO_SPARK = {"double": "double", "float": "double", "long": "double", "integer": "double",
+# The model's signature types (MLflow names) as the Spark types the UDF's input columns are cast to: the pandas
+# types MLflow accepts for each (a long must reach it as int64, not as a double; models logged before the
+# signature typed whole numbers as long say double there).
+_SIGNATURE_TO_SPARK = {"double": "double", "float": "float", "long": "long", "integer": "int",
                        "string": "string", "boolean": "boolean"}  # fmt: skip
 
 
@@ -72,17 +74,23 @@ def champion_model(alias: str = registry.CHAMPION, tracking_uri: str | None = No
 
 
 def _model_inputs(features: DataFrame, info, card: registry.ModelCard) -> list:
-    """The model's input columns, in its signature's order, cast to its signature's types."""
+    """The model's input columns, in its signature's order, cast to its signature's types (an optional column the
+    frame lacks is left out: the model reads it as missing)."""
     if info.signature is None:
-        types = dict.fromkeys(card.kinds, "")
+        types, required = dict.fromkeys(card.kinds, ""), set(card.kinds)
     else:
-        types = {c.name: getattr(c.type, "name", "") for c in info.signature.inputs.inputs}  # AnyType: no name
-    absent = [c for c in types if c not in features.columns]
+        specs = info.signature.inputs.inputs
+        types = {c.name: getattr(c.type, "name", "") for c in specs}  # AnyType: no name
+        required = {c.name for c in specs if c.required}
+    absent = [c for c in types if c not in features.columns and c in required]
     if absent:
         raise ValueError(f"column(s) {absent[:10]} missing from the feature frame (model version {card.version})")
     return [
-        F.col(name).cast(_SIGNATURE_TO_SPARK[kind]).alias(name) if kind in _SIGNATURE_TO_SPARK else F.col(name)
+        F.col(f"`{name}`").cast(_SIGNATURE_TO_SPARK[kind]).alias(name)
+        if kind in _SIGNATURE_TO_SPARK
+        else F.col(f"`{name}`")
         for name, kind in types.items()
+        if name in features.columns
     ]
 
 
