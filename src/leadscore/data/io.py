@@ -7,12 +7,14 @@ is which, and optionally which of its values mean which of ours) rather than by 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from leadscore.data.contracts import CONTRACTS, ContractError, CrmData, Problem
@@ -175,9 +177,26 @@ def find_table_file(folder: Path, table: str, mapping: ColumnMapping | None = No
 
 
 def derive_event_ids(events: pd.DataFrame) -> pd.Series:
-    """Deterministic ids for exports without one: a hash of the row's content, so exact repeats collapse."""
-    content = events.astype("string").fillna("").agg("\x1f".join, axis=1)
-    return content.map(lambda s: "h" + hashlib.blake2b(s.encode(), digest_size=10).hexdigest())
+    """Deterministic ids for exports without one: a hash of the row's content, so exact repeats collapse.
+
+    A row's content is its values as pandas writes them as text (missing ones empty), in column order, joined
+    by the unit separator ``\\x1f``; the id is ``h`` and the hex of its 10-byte BLAKE2b digest. The same rows
+    always get the same ids, so loading an export twice stores its events once.
+
+    Examples
+    --------
+    >>> events = pd.DataFrame({"case": ["c1", "c1", "c2"], "activity": ["call", "call", None]})
+    >>> derive_event_ids(events).tolist()
+    ['hb63525f5dd6919008446', 'hb63525f5dd6919008446', 'h95eecc98f731ee868f7c']
+    """
+    # The rows' text is joined column by column in Arrow (a per-row DataFrame.agg made it 4,000 rows/s); the
+    # text of each value, and so every id, is exactly what stores already hold from earlier loads.
+    text = [pa.array(events.iloc[:, i].astype("string"), type=pa.large_string()) for i in range(events.shape[1])]
+    separator = pa.scalar("\x1f", type=pa.large_string())
+    rows = pc.binary_join_element_wise(*text, separator, null_handling="replace", null_replacement="")
+    # BLAKE2b has no vectorised form: one C call per row on the row's UTF-8 bytes, about 0.5 s per million.
+    ids = ["h" + blake2b(content, digest_size=10).hexdigest() for content in rows.cast(pa.large_binary()).to_pylist()]
+    return pd.Series(ids, index=events.index, dtype="str")
 
 
 def load_dataset(path: str | Path, mapping: ColumnMapping | None = None) -> CrmData:
