@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -130,10 +131,13 @@ def _translated(values: pd.Series, translation: Mapping) -> pd.Series:
     """``values`` with each string that ``translation`` names replaced by its translation, the rest untouched."""
     # Only string keys: a value read as the number 1 is not the text "1" (the keys come from YAML, typed).
     textual = {theirs: ours for theirs, ours in translation.items() if isinstance(theirs, str)}
-    named = values.isin(list(textual)).to_numpy()
+    # Each distinct value is looked up once: a million activities hold a few dozen names.
+    codes, distinct = pd.factorize(values)
+    named = np.asarray(distinct.isin(list(textual)))
     if not named.any():
         return values
-    return values.where(~named, values.map(textual))
+    translated = pd.Series(np.asarray(distinct.map(textual), dtype=object)[codes], index=values.index)
+    return values.where(~((codes >= 0) & named[codes]), translated)
 
 
 def _check_target(table: str, column: str) -> None:
