@@ -100,9 +100,8 @@ def test_a_mapped_export_without_ids_loads_with_the_old_ids(tmp_path, maven_pipe
     # The Maven deals as a foreign event log: one "engaged" row per deal with a date, no event id.
     deals = read_table(maven_pipeline).dropna(subset=["engage_date"])
     deals[["opportunity_id", "engage_date", "sales_agent"]].to_csv(tmp_path / "deals.csv", index=False)
-    deals.assign(activity="Engaged")[["opportunity_id", "activity", "engage_date", "sales_agent", "close_value"]].to_csv(
-        tmp_path / "log.csv", index=False
-    )
+    log = deals.assign(activity="Engaged")[["opportunity_id", "activity", "engage_date", "sales_agent", "close_value"]]
+    log.to_csv(tmp_path / "log.csv", index=False)
     mapping = ColumnMapping.from_dict(
         {
             "leads": {"file": "deals.csv", "columns": {"lead_id": "opportunity_id", "created_at": "engage_date"}},
