@@ -181,6 +181,7 @@ def main() -> None:
         "ours_s": round(ours_s, 3),
         "ours_cpu_s": round(ours_cpu, 3),
         "ours_events_per_s": round(n / ours_s),
+        "ours_events_per_cpu_s": round(n / ours_cpu),
         "plain_read_csv_s": round(plain_s, 3),
         "plain_read_csv_cpu_s": round(plain_cpu, 3),
         "plain_read_csv_events_per_s": round(n / plain_s),
