@@ -134,3 +134,13 @@ def test_timestamps_parse_as_they_did_before_the_iso_fast_path(values, timezone)
     column = pd.Series(values, dtype="str")
     expected = _parse_as_before(column, timezone)
     pd.testing.assert_series_equal(_to_utc(column, timezone, None), expected, check_dtype=False)
+
+
+def test_many_reused_event_ids_are_refused_naming_the_first_five(raw_leads):
+    ids = [f"e{i % 7}" for i in range(70)]  # seven ids, each used ten times with different content
+    events = pd.DataFrame({"event_id": ids, "lead_id": "L1", "at": "2024-01-02", "type": [f"t{i}" for i in range(70)]})
+    with pytest.raises(ContractError) as caught:
+        CrmData.from_frames(raw_leads, events)
+    (problem,) = caught.value.problems
+    assert problem.rows == tuple(range(1, 71))
+    assert problem.message == "duplicate event_id with different content: ['e0', 'e1', 'e2', 'e3', 'e4']"
