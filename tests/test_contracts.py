@@ -96,3 +96,51 @@ def test_missing_required_value_is_an_error(raw_leads):
 
 def test_empty_tables_have_the_contract_columns():
     assert list(empty(EVENTS).columns) == EVENTS.names
+
+
+def _parse_as_before(values: pd.Series, timezone: str) -> pd.Series:
+    # parse_timestamps before it tried ISO 8601 first: one format inferred per value ("mixed").
+    from leadscore.data.contracts import _to_utc
+
+    text = values.astype("string").str.strip()
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=False)
+        if getattr(parsed.dt, "tz", None) is None:
+            parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        return parsed.dt.tz_convert("UTC")
+    except (ValueError, TypeError, AttributeError):
+        return _to_utc(values, timezone, None)
+
+
+TIMESTAMP_COLUMNS = {
+    "dates": ["2024-01-02", "2024-02-29", None, "1999-12-31"],
+    "naive date times": ["2024-01-02 10:00", "2024-01-02T10:00:05", "2024-03-31 02:30:00", " 2024-10-27 02:30 "],
+    "fractions": ["2024-01-02 10:00:00.5", "2024-01-02T10:00:00.123456", "2024-01-02T10:00:00.123456789"],
+    "UTC": ["2024-01-02T10:00:00Z", "2024-07-02T10:00:00Z", None],
+    "one offset": ["2024-01-02T10:00:00+01:00", "2024-01-03T10:00:00+01:00"],
+    "offsets that change with summer time": ["2024-01-02T10:00:00+01:00", "2024-07-02T10:00:00+02:00"],
+    "offsets and none": ["2024-01-02T10:00:00Z", "2024-01-02T10:30:00+01:00", "2024-01-03"],
+    "compact": ["20240102", "20240102T100000"],
+    "not ISO": ["02/01/2024", "Jan 3 2024 10:00", "2024-01-02"],
+    "some unparseable": ["2024-01-02", "yesterday", "2024-13-45"],
+}
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Madrid"])
+@pytest.mark.parametrize("values", TIMESTAMP_COLUMNS.values(), ids=TIMESTAMP_COLUMNS.keys())
+def test_timestamps_parse_as_they_did_before_the_iso_fast_path(values, timezone):
+    from leadscore.data.contracts import _to_utc
+
+    column = pd.Series(values, dtype="str")
+    expected = _parse_as_before(column, timezone)
+    pd.testing.assert_series_equal(_to_utc(column, timezone, None), expected, check_dtype=False)
+
+
+def test_many_reused_event_ids_are_refused_naming_the_first_five(raw_leads):
+    ids = [f"e{i % 7}" for i in range(70)]  # seven ids, each used ten times with different content
+    events = pd.DataFrame({"event_id": ids, "lead_id": "L1", "at": "2024-01-02", "type": [f"t{i}" for i in range(70)]})
+    with pytest.raises(ContractError) as caught:
+        CrmData.from_frames(raw_leads, events)
+    (problem,) = caught.value.problems
+    assert problem.rows == tuple(range(1, 71))
+    assert problem.message == "duplicate event_id with different content: ['e0', 'e1', 'e2', 'e3', 'e4']"

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.data.contracts import ContractError, CrmData
-from leadscore.data.io import ColumnMapping, load_dataset, write_dataset
+from leadscore.data.io import ColumnMapping, load_dataset, read_table, write_dataset
 
 
 @pytest.fixture
@@ -100,3 +100,63 @@ def test_check_command_summarises_a_valid_dataset(tmp_path, dataset):
     result = CliRunner().invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "custom_thing 1" in result.output
+
+
+def _read_as_before(path, sep=","):
+    # What read_table did before it read with Arrow: pandas' own parser, every value as text, blanks missing.
+    options = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    options |= {"sep": None, "engine": "python"} if sep is None else {"sep": sep}
+    return pd.read_csv(path, **options)
+
+
+TRICKY_CSV = {
+    "quotes, separators and newlines in values": 'a,b,c\n1,"x, y",\n2,"two\nlines",""\n\n3, padded ,NA\n',
+    "a byte-order mark": "\ufeffid,name\n1,Zoë\n",
+    "repeated and missing header names": "a,a,,b\n1,2,3,4\n",
+    "unicode everywhere": "ñ,日本\nü,🚀\n",
+    "escaped quotes": 'a,b\n"he said ""hi""",2\n',
+    "Windows line ends": "a,b\r\n1,2\r\n3,\r\n",
+    "words pandas would read as missing": "a,b\nnull,NaN\nN/A,None\n",
+    "a short row (padded)": "a,b,c\n1,2\n4,5,6\n",
+    "a header shorter than the rows (first column the index)": "a,b\nx,1,2\ny,3,4\n",
+    "only a header": "a,b\n",
+}
+
+
+@pytest.mark.parametrize("text", TRICKY_CSV.values(), ids=TRICKY_CSV.keys())
+def test_csv_is_read_exactly_as_pandas_reads_it(tmp_path, text):
+    path = tmp_path / "table.csv"
+    path.write_text(text, encoding="utf-8")
+    pd.testing.assert_frame_equal(read_table(path), _read_as_before(path))
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_files_are_recognised(tmp_path, sep):
+    path = tmp_path / "table.csv"
+    path.write_text(sep.join(["id", "amount", "note"]) + "\n" + sep.join(["1", "1,5", "a, b"]) + "\n")
+    table = read_table(path)
+    pd.testing.assert_frame_equal(table, _read_as_before(path, sep=None))
+    assert table.loc[0, "amount"] == "1,5"
+
+
+def test_a_file_that_is_not_utf8_is_a_contract_error_naming_it(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_bytes("id,name\n1,Zo\u00eb\n".encode("latin-1"))
+    with pytest.raises(ContractError, match=r"events.csv is not a readable CSV file"):
+        read_table(path)
+
+
+def test_the_uci_bank_file_is_read_as_before(shared_data):
+    path = shared_data / "uci_bank_marketing" / "bank-additional-full.csv"
+    pd.testing.assert_frame_equal(read_table(path), _read_as_before(path, sep=None))
+
+
+def test_value_translation_changes_only_the_strings_it_names():
+    mapping = ColumnMapping.from_dict({"events": {"values": {"type": {"Send email": "email_sent", "1": "call"}}}})
+    raw = pd.DataFrame({"type": pd.Series(["Send email", "1", 1, None, "send email", float("nan"), "x"], dtype=object)})
+    translated = mapping.apply("events", raw)["type"].tolist()
+    assert translated[:3] == ["email_sent", "call", 1]
+    assert translated[3] is None and translated[4] == "send email" and pd.isna(translated[5])
+    assert translated[6] == "x"
+    text = pd.DataFrame({"type": pd.Series(["Send email", None, "1"], dtype="str")})
+    assert mapping.apply("events", text)["type"].tolist()[::2] == ["email_sent", "call"]

@@ -20,9 +20,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.grades import DEFAULT_GRADE_CUTOFFS, check_grade_cutoffs
+from leadscore.scopes import SCOPES  # noqa: F401 - where the app and the CLI have always imported it from
 
-#: The scopes an API key may carry: scoring requests, ingestion from a CRM, reading stored leads and models.
-SCOPES: tuple[str, ...] = ("score", "ingest", "read")
 #: Prefix of a key stored as a hash in a keys file (``sha256:<hex digest of the key>``).
 HASHED_KEY_PREFIX = "sha256:"
 

@@ -1,16 +1,23 @@
-"""`leadscore check`: load a data set through the contracts and say what is in it (or what is wrong)."""
+"""`leadscore check`: load a data set through the contracts and say what is in it (or what is wrong).
+
+Like every command module, this one imports pandas (through ``leadscore.data``) only when a command runs, so
+``leadscore --help`` answers at once (``tests/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from leadscore.cli.app import app
-from leadscore.data.contracts import ContractError
-from leadscore.data.io import ColumnMapping, load_dataset
+
+if TYPE_CHECKING:
+    from leadscore.data.contracts import CrmData
+    from leadscore.data.io import ColumnMapping
 
 console = Console()
 
@@ -23,6 +30,8 @@ TimezoneOption = typer.Option("UTC", "--timezone", help="Time zone of timestamps
 
 def mapping_from_options(mapping_file: Path | None, pairs: list[str] | None, timezone: str) -> ColumnMapping:
     """The column mapping given on the command line: a file, then ``--map`` pairs on top of it."""
+    from leadscore.data.io import ColumnMapping
+
     base = ColumnMapping.from_file(mapping_file) if mapping_file else ColumnMapping()
     try:
         extra = ColumnMapping.from_pairs(pairs or [], timezone=timezone)
@@ -31,8 +40,11 @@ def mapping_from_options(mapping_file: Path | None, pairs: list[str] | None, tim
     return base.merged(extra)
 
 
-def load_or_exit(data_dir: Path, mapping: ColumnMapping):
+def load_or_exit(data_dir: Path, mapping: ColumnMapping | None = None) -> CrmData:
     """Load a data set, or print every contract problem and exit with status 2."""
+    from leadscore.data.contracts import ContractError
+    from leadscore.data.io import load_dataset
+
     try:
         return load_dataset(data_dir, mapping)
     except (ContractError, FileNotFoundError, ValueError) as err:

@@ -18,8 +18,7 @@ from rich.console import Console
 from leadscore.cli.app import app
 from leadscore.cli.data import load_or_exit
 from leadscore.cli.output import result_table
-from leadscore.data.io import ColumnMapping
-from leadscore.settings import SCOPES, get_settings
+from leadscore.scopes import SCOPES
 
 # Wide enough for the candidates' table when the output is not a terminal (logs, CI).
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -75,10 +74,11 @@ def demo(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the service at the end."),
 ) -> None:
     """Train (if needed), load the data set into the store, make a local API key and serve scores."""
+    from leadscore.settings import get_settings
     from leadscore.store import Repository, upgrade_database
 
     settings = get_settings()
-    data = load_or_exit(data_dir, ColumnMapping())
+    data = load_or_exit(data_dir)
     console.print(
         f"[bold]{data_dir}[/bold]: {len(data.leads):,} leads, {len(data.events):,} events, "
         f"{len(data.goals):,} goals, {len(data.expenses):,} expenses"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 
@@ -13,6 +13,9 @@ from leadscore.cli.app import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
 from leadscore.cli.output import print_json, registered_line, result_table
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Wide enough for the candidate table when the output is not a terminal (logs, CI).
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -205,6 +208,8 @@ def score(
 
         scores = scorer.score_features(read_table(table), cutoff=cutoff, percentile_of=percentile_of)
     else:
+        import pandas as pd
+
         data = load_or_exit(data_dir, mapping_from_options(mapping_file, map_pairs, timezone))
         when = pd.Timestamp(cutoff, tz="UTC") if cutoff else data.end
         scores = scorer.score(data.leads, data.events, when, percentile_of=percentile_of)

@@ -6,8 +6,6 @@ from typing import Any
 
 from rich.table import Table
 
-from leadscore.data.records import to_json
-
 
 def print_json(value: Any) -> None:
     """Print ``value`` as one line of JSON, non-finite numbers as null and numpy values as numbers.
@@ -17,6 +15,8 @@ def print_json(value: Any) -> None:
     >>> print_json({"auc": float("nan"), "lift": [1.5, float("inf")]})
     {"auc":null,"lift":[1.5,null]}
     """
+    from leadscore.data.records import to_json
+
     print(to_json(value).decode())
 
 

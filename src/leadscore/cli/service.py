@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from leadscore.cli.app import app
-from leadscore.settings import SCOPES, Settings, get_settings
+from leadscore.scopes import SCOPES
 
 console = Console()
 
@@ -23,6 +23,8 @@ UrlOption = typer.Option(None, "--url", help="Database URL (default: LEADSCORE_D
 
 
 def _url(url: str | None) -> str:
+    from leadscore.settings import get_settings
+
     return url or get_settings().resolved_database_url()
 
 
@@ -66,12 +68,11 @@ def db_load(
     Expenses have no key to recognise them by: they are loaded only into a store that has none yet.
     """
     from leadscore.cli.data import load_or_exit
-    from leadscore.data.io import ColumnMapping
     from leadscore.store import Repository, upgrade_database
 
     target = _url(url)
     upgrade_database(target)
-    data = load_or_exit(data_dir, ColumnMapping())
+    data = load_or_exit(data_dir)
     repo = Repository.from_url(target)
     try:
         counts = repo.import_crm(data, chunk_rows=chunk_rows)
@@ -90,6 +91,7 @@ def keys_create(
 ) -> None:
     """Create an API key, store its SHA-256 digest in the keys file and print the key (shown only once)."""
     from leadscore.serving.keys import digest, new_key
+    from leadscore.settings import get_settings
 
     unknown = sorted(set(scope) - set(SCOPES))
     if unknown:
@@ -117,7 +119,9 @@ def serve(
     """Run the HTTP service (settings from LEADSCORE_* variables)."""
     import uvicorn
 
-    settings: Settings = get_settings()
+    from leadscore.settings import get_settings
+
+    settings = get_settings()
     console.print(f"leadscore on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     if not settings.all_api_keys():
         console.print("[yellow]No API keys yet: create one with `leadscore keys create`.[/yellow]")

@@ -7,12 +7,17 @@ is which, and optionally which of its values mean which of ours) rather than by 
 
 from __future__ import annotations
 
-import hashlib
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import yaml
 
 from leadscore.data.contracts import CONTRACTS, ContractError, CrmData, Problem
@@ -118,8 +123,21 @@ class ColumnMapping:
         out = frame.rename(columns={theirs: ours for ours, theirs in renames.items()})
         for column, translation in self.values.get(table, {}).items():
             if column in out.columns:
-                out[column] = out[column].map(lambda v, t=translation: t.get(v, v) if isinstance(v, str) else v)
+                out[column] = _translated(out[column], translation)
         return out
+
+
+def _translated(values: pd.Series, translation: Mapping) -> pd.Series:
+    """``values`` with each string that ``translation`` names replaced by its translation, the rest untouched."""
+    # Only string keys: a value read as the number 1 is not the text "1" (the keys come from YAML, typed).
+    textual = {theirs: ours for theirs, ours in translation.items() if isinstance(theirs, str)}
+    # Each distinct value is looked up once: a million activities hold a few dozen names.
+    codes, distinct = pd.factorize(values)
+    named = np.asarray(distinct.isin(list(textual)))
+    if not named.any():
+        return values
+    translated = pd.Series(np.asarray(distinct.map(textual), dtype=object)[codes], index=values.index)
+    return values.where(~((codes >= 0) & named[codes]), translated)
 
 
 def _check_target(table: str, column: str) -> None:
@@ -133,7 +151,18 @@ def _check_target(table: str, column: str) -> None:
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read one CSV or Parquet file as raw values (strings stay strings; nothing parsed yet).
 
-    CSV separators (``,`` or ``;``) are detected; empty fields become missing values.
+    CSV separators (``,``, ``;`` or tab) are detected; empty fields become missing values. A CSV file is read
+    with Arrow's parser, which reads text columns several times faster than pandas' (``dtype=str`` costs pandas
+    most of its time); what Arrow refuses but pandas reads (a short row, a header shorter than its rows) is
+    read by pandas, as before.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = path.write_text("case;amount;note\\nc1;1,5;\\n")
+    >>> read_table(path).to_dict("records")
+    [{'case': 'c1', 'amount': '1,5', 'note': nan}]
     """
     path = Path(path)
     if not path.exists():
@@ -142,10 +171,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     if path.suffix not in (".csv", ".txt", ".tsv"):
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    separator = _separator(path)
+    if separator is not None:
+        try:
+            return _read_csv_with_arrow(path, separator)
+        except ValueError:  # Arrow's refusals (ArrowInvalid) and pandas' on the header: pandas decides below
+            pass
     # Everything is read as text: the contracts decide what is a number or a timestamp, and say where not.
     options = {"dtype": str, "keep_default_na": False, "na_values": [""]}
-    if _needs_sniffing(path):
-        options |= {"sep": None, "engine": "python"}
+    options |= {"sep": None, "engine": "python"} if separator is None else {"sep": separator}
     try:
         return pd.read_csv(path, **options)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
@@ -154,10 +188,35 @@ def read_table(path: str | Path) -> pd.DataFrame:
         ) from err
 
 
-def _needs_sniffing(path: Path) -> bool:
+def _separator(path: Path) -> str | None:
+    """``,`` unless the header says otherwise; then the one :class:`csv.Sniffer` finds in it (as pandas does).
+
+    None when the sniffer finds none: pandas' own sniffing then has the last word.
+    """
     with open(path, encoding="utf-8", errors="replace") as fh:
         header = fh.readline()
-    return header.count(";") > header.count(",") or "\t" in header
+    if header.count(";") <= header.count(",") and "\t" not in header:
+        return ","
+    try:
+        return csv.Sniffer().sniff(header).delimiter
+    except csv.Error:
+        return None
+
+
+def _read_csv_with_arrow(path: Path, separator: str) -> pd.DataFrame:
+    # The column names are pandas' (repeated names numbered, empty ones "Unnamed: i"), so both readers agree.
+    names = pd.read_csv(path, sep=separator, nrows=0).columns.tolist()
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+        parse_options=pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.large_string() for name in names},
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+    return table.to_pandas()
 
 
 def find_table_file(folder: Path, table: str, mapping: ColumnMapping | None = None) -> Path | None:
@@ -175,9 +234,26 @@ def find_table_file(folder: Path, table: str, mapping: ColumnMapping | None = No
 
 
 def derive_event_ids(events: pd.DataFrame) -> pd.Series:
-    """Deterministic ids for exports without one: a hash of the row's content, so exact repeats collapse."""
-    content = events.astype("string").fillna("").agg("\x1f".join, axis=1)
-    return content.map(lambda s: "h" + hashlib.blake2b(s.encode(), digest_size=10).hexdigest())
+    """Deterministic ids for exports without one: a hash of the row's content, so exact repeats collapse.
+
+    A row's content is its values as pandas writes them as text (missing ones empty), in column order, joined
+    by the unit separator ``\\x1f``; the id is ``h`` and the hex of its 10-byte BLAKE2b digest. The same rows
+    always get the same ids, so loading an export twice stores its events once.
+
+    Examples
+    --------
+    >>> events = pd.DataFrame({"case": ["c1", "c1", "c2"], "activity": ["call", "call", None]})
+    >>> derive_event_ids(events).tolist()
+    ['hb63525f5dd6919008446', 'hb63525f5dd6919008446', 'h95eecc98f731ee868f7c']
+    """
+    # The rows' text is joined column by column in Arrow (a per-row DataFrame.agg made it 4,000 rows/s); the
+    # text of each value, and so every id, is exactly what stores already hold from earlier loads.
+    text = [pa.array(events.iloc[:, i].astype("string"), type=pa.large_string()) for i in range(events.shape[1])]
+    separator = pa.scalar("\x1f", type=pa.large_string())
+    rows = pc.binary_join_element_wise(*text, separator, null_handling="replace", null_replacement="")
+    # BLAKE2b has no vectorised form: one C call per row on the row's UTF-8 bytes, about 0.5 s per million.
+    ids = ["h" + blake2b(content, digest_size=10).hexdigest() for content in rows.cast(pa.large_binary()).to_pylist()]
+    return pd.Series(ids, index=events.index, dtype="str")
 
 
 def load_dataset(path: str | Path, mapping: ColumnMapping | None = None) -> CrmData:
