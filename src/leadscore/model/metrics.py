@@ -5,7 +5,8 @@ the same length, and returns plain numbers or small frames, so that the same fig
 MLflow and to the README.
 
 - ranking: ROC AUC, PR AUC (average precision);
-- probability quality: log loss, Brier score, expected calibration error (ECE) and the calibration table;
+- probability quality: log loss, Brier score, expected calibration error (ECE), the calibration slope and the
+  calibration table;
 - what a sales team gets: lift and capture rate in the top 10 % and 20 % of leads by score.
 """
 
@@ -47,6 +48,34 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = 10, strategy: str =
     table = calibration_table(y_true, y_prob, n_bins=n_bins, strategy=strategy)
     weights = table["n"] / table["n"].sum()
     return float((weights * (table["mean_predicted"] - table["observed_rate"]).abs()).sum())
+
+
+def calibration_slope(y_true, y_prob) -> tuple[float, float]:
+    """The calibration slope and intercept: the logistic regression of the outcome on the predicted log-odds.
+
+    A calibrated model has slope 1 and intercept 0. A slope below 1 says the predictions are spread too wide
+    (too sure of themselves: typical when the world has shifted since training), above 1 too narrow; the
+    intercept then says which way they are off on average. NaN when only one class is present or all
+    predictions are equal (no slope to fit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.special import expit
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=20_000); y = (rng.random(20_000) < expit(z)).astype(int)
+    >>> slope, intercept = calibration_slope(y, expit(2 * z))  # twice as spread as the truth
+    >>> round(slope, 1), abs(intercept) < 0.05
+    (0.5, True)
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y, p = _check(y_true, y_prob)
+    z = np.log(np.clip(p, EPS, 1 - EPS)) - np.log1p(-np.clip(p, EPS, 1 - EPS))
+    if not 0 < y.sum() < y.size or np.ptp(z) == 0:
+        return float("nan"), float("nan")
+    fitted = LogisticRegression(C=np.inf).fit(z.reshape(-1, 1), y)  # C=inf: no penalty
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
 
 
 def _bin_ids(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
