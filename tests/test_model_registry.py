@@ -71,6 +71,12 @@ def test_round_trip_through_the_registry_gives_identical_probabilities(store, go
     assert run.data.params["chosen"] == "logistic"
     assert run.data.metrics["roc_auc"] == pytest.approx(good.chosen.metrics["roc_auc"])
     assert "logistic.sigmoid.ece" in run.data.metrics
+    # The later period's calibration, ours and the plain logistic regression's, in the run and on the card.
+    for figure in ("ece", "log_loss", "calibration_slope"):
+        for key in (f"later_{figure}", f"later_{figure}_logistic_baseline"):
+            assert run.data.metrics[key] == pytest.approx(good.later_period[key])
+            assert card.later_period[key] == pytest.approx(good.later_period[key])
+    assert run.data.metrics["later_ece"] == pytest.approx(good.chosen.metrics["ece"])  # the same later rows
     assert run.inputs.dataset_inputs, "the training data's description is logged"
     plots = {a.path for a in client.list_artifacts(outcome.run_id, "plots")}
     assert plots == {"plots/roc.png", "plots/calibration.png", "plots/gain_lift.png", "plots/importance.png"}

@@ -46,8 +46,10 @@ def _split_kinds(kinds: Mapping[str, str]) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-def logistic_pipeline(kinds: Mapping[str, str], C: float = 0.1) -> Pipeline:
+def logistic_pipeline(kinds: Mapping[str, str], C: float = 0.1, compress: bool = True) -> Pipeline:
     """Regularised logistic regression on imputed, one-hot encoded, standardised columns.
+
+    ``compress=False`` leaves the numbers as they are (no arcsinh), as in :func:`plain_logistic_pipeline`.
 
     Examples
     --------
@@ -60,8 +62,8 @@ def logistic_pipeline(kinds: Mapping[str, str], C: float = 0.1) -> Pipeline:
         impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
         # arcsinh is about log(2x) for large values and x near 0: it tames the long tails of counts, days and
         # amounts, so that one extreme lead does not dominate a linear model (0.003-0.005 AUC on the simulator).
-        compress = FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")
-        parts.append(("num", Pipeline([("impute", impute), ("compress", compress)]), numeric))
+        arcsinh = FunctionTransformer(np.arcsinh if compress else None, feature_names_out="one-to-one")
+        parts.append(("num", Pipeline([("impute", impute), ("compress", arcsinh)]), numeric))
     if categorical:
         parts.append(
             (
@@ -91,6 +93,22 @@ def logistic_pipeline(kinds: Mapping[str, str], C: float = 0.1) -> Pipeline:
             ("model", LogisticRegression(C=C, max_iter=2000)),
         ]
     )
+
+
+def plain_logistic_pipeline(kinds: Mapping[str, str]) -> Pipeline:
+    """The yardstick, not a candidate: scikit-learn's default logistic regression on the same columns.
+
+    The same cleaning, imputation, one-hot encoding and scaling as :func:`logistic_pipeline`, but the numbers
+    not compressed and the default penalty (C=1): what a user fitting "a plain logistic regression" would
+    write. Training reports the chosen model's calibration on the later period against this one's
+    (:mod:`leadscore.model.later_period`).
+
+    Examples
+    --------
+    >>> plain_logistic_pipeline({"calls": "numeric"}).named_steps["model"].C
+    1.0
+    """
+    return logistic_pipeline(kinds, C=1.0, compress=False)
 
 
 def gradient_boosting_pipeline(

@@ -10,7 +10,9 @@ files), so notebooks, the CLI and the benchmark run exactly the same thing:
 4. every candidate fitted on the earlier part, calibrated on that part's own latest slice, and scored on the
    validation period, both with and without calibration;
 5. the variant with the lowest validation log loss is chosen (a tie within 0.0001 goes to the better calibrated
-   one) and refitted, with the same settings, on all the labelled examples.
+   one) and refitted, with the same settings, on all the labelled examples;
+6. with time, the chosen variant's calibration on the validation period is reported side by side with a plain
+   logistic regression fitted on the same earlier examples (:mod:`leadscore.model.later_period`).
 
 :func:`training_data_from_crm` turns a CRM data set into labelled snapshots with the feature builder.
 """
@@ -27,6 +29,7 @@ from sklearn.base import clone
 
 from leadscore.model.calibration import METHODS, TimeCalibratedClassifier
 from leadscore.model.candidates import BLEND_MEMBERS, CANDIDATES, LogOddsBlend, cold_start_pipeline, make_candidates
+from leadscore.model.later_period import baseline_probabilities, compare_later_period
 from leadscore.model.leakage import GuardReport, LeakageError, LeakyColumn, check_columns
 from leadscore.model.metrics import evaluate
 from leadscore.model.splits import VALIDATION_FRACTION, LabelledData, Split, time_split
@@ -69,6 +72,7 @@ class TrainingResult:
     settings: dict[str, object]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    later_period: dict[str, float] = field(default_factory=dict)  # the ``later_*`` pairs; empty without time
 
     @property
     def holdout(self) -> LabelledData | None:
@@ -103,6 +107,7 @@ class TrainingResult:
             "validation": None if self.split is None else self.split.describe(),
             "metrics": {} if self.chosen is None else self.chosen.metrics,
             "candidates": {r.label: r.metrics for r in self.results},
+            "later_period": self.later_period,
             "leaky_columns": [str(leak) for leak in self.leaks],
             "notes": self.notes,
             "n_examples": len(self.data),
@@ -280,6 +285,10 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
         seconds = sum(fitted_by_name[m][1] for m in BLEND_MEMBERS)
         results.append(_score("blend", calibration, blend, holdout, seconds))
     chosen = choose(results)
+    later = {}
+    if split.time_ordered:
+        say("fitting the plain logistic regression the later period's calibration is compared with")
+        later = compare_later_period(holdout.y, chosen.probabilities, baseline_probabilities(train_part, holdout))
     say(f"chosen: {chosen.label}; refitting on all {len(data)} examples")
     final = clone(chosen.model).fit(data.X, data.y, times=data.times)
     return TrainingResult(
@@ -294,6 +303,7 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
         settings=settings,
         notes=notes,
         seconds=time.perf_counter() - started,
+        later_period=later,
     )
 
 

@@ -29,6 +29,8 @@ class ModelCard:
     extra_types: list[str] = field(default_factory=list)
     recipe: str = ""
     version: str = ""
+    # The chosen model's calibration on the later period and a plain logistic regression's (``later_*``).
+    later_period: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,4 +75,5 @@ def model_card(result, *, catalogue_version: str | None = None, extra_types=()) 
         catalogue_version=catalogue_version,
         extra_types=list(extra_types),
         recipe=recipe_hash(result.model),
+        later_period={k: float(v) for k, v in result.later_period.items() if np.isfinite(v)},  # JSON-safe
     )

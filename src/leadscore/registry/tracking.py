@@ -1,7 +1,8 @@
 """Logging a training result as an MLflow run and registering its model with the ``challenger`` alias.
 
 A run holds parameters (settings, chosen candidate, data description, catalogue version), every candidate's
-validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the candidate
+validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the later
+period's calibration pairs (``later_ece`` and ``later_ece_logistic_baseline``, ...), the candidate
 table and calibration table, the plots, the training data's description (``mlflow.data``), and the model itself:
 skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature typed as
 the readers type the data (:mod:`~leadscore.registry.signature`), an input example,
@@ -110,6 +111,7 @@ def log_training(
         _log_guard(result.guard)
         if result.chosen is not None:
             mlflow.log_metrics(_clean_metrics(result.chosen.metrics))
+            mlflow.log_metrics(_clean_metrics(result.later_period))  # later_<figure>[_logistic_baseline]
             for r in result.results:
                 mlflow.log_metrics(_clean_metrics(r.metrics, f"{r.name}.{r.calibration}."))
             table = calibration_table(result.holdout.y, result.chosen.probabilities)
