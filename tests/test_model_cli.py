@@ -43,10 +43,13 @@ def test_train_score_promote_and_rollback_from_the_command_line(store, tmp_path)
     assert summary["promoted"] and summary["version"] == "1"
     assert set(summary["candidates"]) >= {"logistic (sigmoid)", "naive_bayes (uncalibrated)"}
     assert summary["metrics"]["roc_auc"] == pytest.approx(oracle_auc, abs=ORACLE_MARGIN)
+    assert summary["later_period"]["later_ece"] == pytest.approx(summary["metrics"]["ece"])
+    assert "later_ece_logistic_baseline" in summary["later_period"]
 
     shown = runner.invoke(app, ["train", *args, "--candidates", "logistic,naive_bayes"])
     assert shown.exit_code == 0, shown.output
     assert "Candidates on the validation period" in shown.stdout
+    assert "later period, chosen against a plain logistic regression" in " ".join(shown.stdout.split())
     assert "registered as version 2 -> champion" in shown.stdout  # the same recipe on the same data: a tie
 
     out = tmp_path / "scores.csv"

@@ -145,6 +145,15 @@ def train(
             f"chosen: [bold]{result.chosen.label}[/bold] (lowest validation log loss), refitted on all "
             f"{len(result.data):,} examples in {result.seconds:.1f} s"
         )
+        if result.later_period:
+            later = result.later_period
+            console.print(
+                "later period, chosen against a plain logistic regression fitted on the earlier examples: "
+                + ", ".join(
+                    f"{name} {later[f'later_{key}']:.4f} against {later[f'later_{key}_logistic_baseline']:.4f}"
+                    for key, name in (("ece", "ECE"), ("log_loss", "log loss"), ("calibration_slope", "slope"))
+                )
+            )
     if outcome is not None:
         console.print(registered_line(outcome))
 
