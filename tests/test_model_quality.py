@@ -86,11 +86,13 @@ def test_the_model_is_calibrated_within_the_oracles_sampling_error(validated):
 # On data with time, the chosen model's calibration on the later period (the validation period) must be at least
 # as good as that of a plain logistic regression fitted on all the earlier examples training may use
 # (leadscore.model.later_period), within sampling error. The tolerances are about two standard errors of the
-# paired difference (the same rows scored by both), measured by bootstrap over the later period's rows: for ECE
-# 0.0023 to 0.0027 on the simulator's ~8,300 validation snapshots and 0.0026 on UCI's 8,238 later rows; for log
-# loss 0.0004 to 0.0006 on the simulator and 0.0019 on UCI.
-LATER_ECE_TOLERANCE = 0.005
-LATER_LOG_LOSS_TOLERANCE = 0.001
+# paired difference (the same rows scored by both), measured by bootstrap over the later rows (200 resamples,
+# benchmarks/model_quality.py's later_pair): on this simulation (seed 1) 0.0030 for ECE and 0.0019 for log loss
+# (0.0026 to 0.0032 and 0.0009 to 0.0023 over seeds 1 to 3); on UCI's 8,238 later rows 0.0037 and 0.0048, where
+# the same tolerances are stricter than two standard errors. Measured on seed 1: ECE 0.0187 against 0.0181, log
+# loss 0.2705 against 0.2738.
+LATER_ECE_TOLERANCE = 0.006
+LATER_LOG_LOSS_TOLERANCE = 0.004
 
 
 def _assert_later_period_at_least_as_good(later: dict, label: str) -> None:
@@ -105,14 +107,14 @@ def test_the_later_periods_calibration_is_at_least_a_plain_logistic_regressions(
 
 
 def test_the_later_period_check_catches_a_model_that_does_not_survive_the_shift(validated):
-    # The same check on the chosen model's probabilities moved by +0.5 on the log-odds scale (what an intercept
-    # fitted on a period with a higher conversion rate would do) fails it.
+    # The same check on the chosen model's probabilities moved by +1 and stretched 1.5 times on the log-odds scale
+    # (what a calibration fitted on a period with more conversions and sharper contrasts would do) fails it.
     from scipy.special import expit, logit
 
     from leadscore.model.later_period import later_figures
 
     later = validated["later"]
-    shifted = later_figures(validated["y"], expit(logit(validated["p"]) + 0.5))
+    shifted = later_figures(validated["y"], expit(1.5 * logit(validated["p"]) + 1.0))
     assert shifted["ece"] > later["later_ece_logistic_baseline"] + LATER_ECE_TOLERANCE
     assert shifted["log_loss"] > later["later_log_loss_logistic_baseline"] + LATER_LOG_LOSS_TOLERANCE
 
