@@ -102,10 +102,16 @@ async def no_model(_request: Request, exc: NoModelError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    # FastAPI says only "JSON decode error" for a body it cannot read, and keeps the reason in the context.
+    reason = (error.get("ctx") or {}).get("error") if error["type"] == "json_invalid" else None
+    return f"{error['msg']}: {reason}" if reason else error["msg"]
+
+
 async def request_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     items = [
-        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())], "msg": e["msg"], "type": e["type"]}
+        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())], "msg": _message(e), "type": e["type"]}
         for e in errors[:MAX_PROBLEMS]
     ]
     return JSONResponse(_problem_body(items, len(errors)), status_code=422)

@@ -11,6 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.data.records import to_json
 
+#: The longest query string accepted, in bytes: no route's parameters come near it.
+MAX_QUERY_BYTES = 4096
+#: The most query parameters accepted in one request: no route takes more than a handful.
+MAX_QUERY_PARAMETERS = 50
+
 
 class BodySizeLimitMiddleware:
     """Pure ASGI middleware refusing request bodies over ``max_bytes`` with a JSON 413 that names the limit."""
