@@ -164,7 +164,7 @@ def test_a_key_given_twice_counts_once_the_last_one_as_every_json_reader_does(cl
 
 
 def query_of(count: int) -> str:
-    return "&".join(f"unknown_{i}=1" for i in range(count))
+    return "&".join(f"x{i}=1" for i in range(count))  # 39 kB for 5,000: under what HTTP clients refuse
 
 
 @pytest.mark.parametrize(
