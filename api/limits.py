@@ -103,7 +103,9 @@ class BodySizeLimitMiddleware:
 
     async def _too_large(self, send: Send, size: int | None) -> None:
         what = f"request body of {size} bytes" if size is not None else "request body"
-        detail = f"{what} exceeds the limit of {self.max_bytes} bytes (LEADSCORE_MAX_REQUEST_BYTES): send smaller batches"
+        detail = (
+            f"{what} exceeds the limit of {self.max_bytes} bytes (LEADSCORE_MAX_REQUEST_BYTES): send smaller batches"
+        )
         await send_json(send, 413, {"detail": detail})
 
 

@@ -21,7 +21,6 @@ from leadscore.api.schemas import EventIn, LeadIn
 from leadscore.api.score_schemas import ScoreRequest, ScoringEventIn
 from leadscore.data.contracts import EVENTS, LEADS
 
-
 #: The longest text a feature value may be, as any text field of the API (the model saw nothing longer).
 MAX_TEXT_CHARACTERS = 2000
 

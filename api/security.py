@@ -59,7 +59,9 @@ def admit(ring: KeyRing | None, api_key: str | None, scope: str) -> Principal:
     """
     challenge = {"WWW-Authenticate": f'APIKey header="{API_KEY_HEADER}"'}
     if not api_key:
-        hint = "" if ring and ring.entries else " (this server has no keys yet: create one with `leadscore keys create`)"
+        hint = (
+            "" if ring and ring.entries else " (this server has no keys yet: create one with `leadscore keys create`)"
+        )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail=f"missing API key: send it in the {API_KEY_HEADER} header; this route needs the {scope!r} scope"
