@@ -60,11 +60,12 @@ def error_responses(
     Examples
     --------
     >>> sorted(error_responses("read", more={404: (ErrorBody, "No such lead.")}))
-    [401, 403, 404, 422, 503]
+    [401, 403, 404, 414, 422, 503]
     """
     answers: dict[int, tuple[type, str]] = {
         401: (ErrorBody, "No API key, or an unknown one."),
         403: (ErrorBody, f"The API key lacks the `{scope}` scope."),
+        414: (ErrorBody, "The query string is longer than any route needs; the body names the limit."),
         422: (ValidationBody, invalid),
         503: (
             ErrorBody,

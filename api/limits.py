@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from leadscore.api.errors import problem_body
 from leadscore.data.records import to_json
 
-#: The longest query string accepted, in bytes: no route's parameters come near it.
-MAX_QUERY_BYTES = 4096
+#: The longest query string accepted, in bytes: twice what the longest valid query needs (four text filters of
+#: 200 characters, each up to 4 bytes of UTF-8 written as 3 characters per byte: under 8 kB).
+MAX_QUERY_BYTES = 16 * 1024
 #: The most query parameters accepted in one request: no route takes more than a handful.
 MAX_QUERY_PARAMETERS = 50
 
