@@ -143,7 +143,7 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
 
 
 class _NotScalar(Exception):
-    """A feature value that is a list or an object: no feature is that."""
+    """A feature value that is a list, an object or a number no model can use: no feature is that."""
 
 
 # Values no feature is: a list, an object, or a number no model can use (NaN, Infinity, 1e400, ...).
