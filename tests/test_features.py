@@ -295,10 +295,17 @@ def reference_features(
         row["source"] = lead.get("source")
         for event_type in extra_types:
             mine_of_type = of(event_type)
-            names = catalogue.extra_type_names(event_type)
-            for name, (days, _) in zip(names, catalogue.WINDOWS.values(), strict=False):
-                row[name] = len(within(mine_of_type, days))
-            row[names[-1]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
+            names = catalogue.extra_type_columns(event_type)
+            for w, (days, _) in catalogue.WINDOWS.items():
+                row[names[w]] = len(within(mine_of_type, days))
+            row[names["days_since_last"]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
+            earlier = [r for r in mine_of_type if pd.Timedelta(days=30) <= age(r) < pd.Timedelta(days=60)]
+            row[names["momentum"]] = (row[names["30d"]] + 1) / (len(earlier) + 1)
+        # Sequence: the types of the last two known events (time order, ties in row order), as the vocabulary says.
+        named = set(catalogue.COUNTED_TYPES) | set(extra_types)
+        said = [r["type"] if r["type"] in named else catalogue.OTHER_TYPE for r in known]
+        row["last_event_type"] = said[-1] if said else None
+        row["previous_event_type"] = said[-2] if len(said) > 1 else None
         for col in leads.columns:
             if col not in ("lead_id", "created_at", "owner_id", "source"):
                 row[col] = lead[col]
@@ -558,7 +565,7 @@ def test_the_catalogue_describes_every_fixed_feature_once():
     assert table["name"].is_unique
     assert set(table["kind"]) == {catalogue.NUMERIC, catalogue.CATEGORICAL}
     assert (table["description"].str.len() > 10).all()
-    assert len(catalogue.FEATURES) == 73
+    assert len(catalogue.FEATURES) == 75
     assert catalogue.CATALOGUE_VERSION
 
 
@@ -1050,7 +1057,9 @@ def test_counts_and_flags_are_int32_and_times_rates_and_amounts_float64():
     counts = [c for c in features.columns if c in flags or (c.endswith(windowed) and c != "call_minutes_total")]
     assert {"interactions_total", "cold_calls_total", "has_next_step", "stage_rank_max"} <= set(counts)
     assert {c: str(features[c].dtype) for c in counts} == dict.fromkeys(counts, "int32")
-    floats = features.columns.drop([*counts, "lead_id", "cutoff", "stage", "source"])
+    categories = ["stage", "source", *catalogue.SEQUENCE_FEATURES]
+    assert {c: str(features[c].dtype) for c in categories} == dict.fromkeys(categories, "str")
+    floats = features.columns.drop([*counts, "lead_id", "cutoff", *categories])
     assert {c: str(features[c].dtype) for c in floats} == dict.fromkeys(floats, "float64")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,31 @@ class PreparedEvents:
     def known_until(self, t: int) -> int:
         """How many events (a prefix, as they are in time order) happened at or before ``t`` (ns)."""
         return int(np.searchsorted(self.ev_at, t, side="right"))
+
+    @cached_property
+    def _by_lead(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Event positions grouped by lead (time order within a lead), their sort keys and each lead's first slot."""
+        order = np.argsort(self.ev_lead, kind="stable")  # stable: time order within each lead
+        keys = self.ev_lead[order] * (self.n_events + 1) + order
+        first = np.searchsorted(self.ev_lead[order], np.arange(self.n_leads), side="left")
+        return order, keys, first
+
+    def last_two_known(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per lead, the positions of its last and next-to-last events at or before ``t`` (ns); -1 where none.
+
+        Ties in time go by row order, as everywhere (the later row is the later event). One binary search per
+        lead in the events grouped by lead, whatever the number of events known.
+        """
+        order, keys, first = self._by_lead
+        if order.size == 0:
+            none = np.full(self.n_leads, -1, dtype=np.int64)
+            return none, none
+        k = self.known_until(t)
+        # The last key below (lead, k) is the lead's last event among the first k (the known ones), if it is its.
+        idx = np.searchsorted(keys, np.arange(self.n_leads) * (self.n_events + 1) + k, side="left") - 1
+        last = np.where(idx >= first, order[np.maximum(idx, 0)], -1)
+        previous = np.where(idx - 1 >= first, order[np.maximum(idx - 1, 0)], -1)
+        return last, previous
 
 
 def attribute_frame(leads: pd.DataFrame) -> pd.DataFrame:
