@@ -89,6 +89,13 @@ class EventVocabulary:
     covered: float
     unknown: float
 
+    def __iter__(self):
+        """The types, so that a vocabulary serves wherever a sequence of ``extra_types`` is taken."""
+        return iter(self.types)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
     def describe(self) -> str:
         """One sentence for the run's notes: the rule, what it counted and what it chose."""
         when = "all events" if self.before is None else f"the {self.n_events:,} events known at {self.before}"
