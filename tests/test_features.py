@@ -1224,3 +1224,11 @@ def test_the_vocabulary_counts_a_type_seen_exactly_at_before_and_not_one_seen_af
     rule = VocabularyRule(min_share=0.0)
     assert choose_event_vocabulary(events, before=before, rule=rule).types == ("act_a", "act_b")
     assert event_type_counts(events, before=before - pd.Timedelta(1, "ns")).to_dict() == {"act_a": 2}
+
+
+def test_docs_features_md_is_the_catalogue_with_the_extra_type_template():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text()
+    assert f"(version {catalogue.CATALOGUE_VERSION})" in docs.splitlines()[0]
+    assert catalogue.catalogue_markdown(["webinar"]) in docs, "regenerate docs/features.md (its first lines say how)"
