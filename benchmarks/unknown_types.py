@@ -131,17 +131,21 @@ def main() -> None:
     log("known types: building the training set and training")
     known = build_training_set(data, cutoffs, args.horizon)
     results["known_types"] = leadscore_path(known, args.horizon, args.test_fraction)
-    log(f"  {results['known_types']}")
+    log(f"  {dict((k, v) for k, v in results['known_types'].items() if k != 'probabilities')}")
 
     # The vocabulary from the events known at the last cutoff the model trains on (never the test period's).
     vocabulary = training_vocabulary(
-        opaque, horizon_days=args.horizon, cutoffs=cutoffs, validation_fraction=args.test_fraction, rule=VocabularyRule()
+        opaque,
+        horizon_days=args.horizon,
+        cutoffs=cutoffs,
+        validation_fraction=args.test_fraction,
+        rule=VocabularyRule(),
     )
     log(f"opaque codes: {vocabulary.describe()}")
     generic = build_training_set(opaque, cutoffs, args.horizon, extra_types=vocabulary.types)
     results["opaque_codes"] = leadscore_path(generic, args.horizon, args.test_fraction)
     results["opaque_codes"]["vocabulary"] = len(vocabulary.types)
-    log(f"  {results['opaque_codes']}")
+    log(f"  {dict((k, v) for k, v in results['opaque_codes'].items() if k != 'probabilities')}")
 
     log("plain baseline: HistGradientBoostingClassifier() on per-type counts, age, days since last event")
     X = baseline_features(opaque, snapshots)

@@ -1119,8 +1119,11 @@ def test_opaque_histories_give_the_reference_values_and_no_future_event_of_any_u
     offsets = data.draw(st.lists(st.sampled_from(pit.SCALES), min_size=1, max_size=12))
     future = events_frame(
         [
-            {"lead_id": data.draw(st.sampled_from(leads["lead_id"].tolist())), "at": cutoff + pd.Timedelta(o, "ns"),
-             "type": data.draw(st.sampled_from([*OPAQUE, "never_seen"]))}
+            {
+                "lead_id": data.draw(st.sampled_from(leads["lead_id"].tolist())),
+                "at": cutoff + pd.Timedelta(o, "ns"),
+                "type": data.draw(st.sampled_from([*OPAQUE, "never_seen"])),
+            }
             for o in offsets
         ]
     )

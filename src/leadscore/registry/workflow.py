@@ -1,8 +1,8 @@
 """The model's end-to-end steps, one call each, for the CLI, the demo and notebooks.
 
 :func:`crm_training_data` turns a CRM data set into labelled snapshots with the vocabulary of unknown event
-types (chosen from the training events only) that scoring will use; :func:`train_and_register` trains, logs to MLflow, registers and applies the
-promotion gate.
+types (chosen from the training events only) that scoring will use; :func:`train_and_register` trains, logs to
+MLflow, registers and applies the promotion gate.
 """
 
 from __future__ import annotations

@@ -50,4 +50,3 @@ def opaque_event_types(
     renamed = events.assign(type=events["type"].map(codes).fillna(events["type"]).astype(events["type"].dtype))
     renamed = renamed.drop(columns=[c for c in drop_columns if c in renamed.columns])
     return CrmData(leads=data.leads, events=renamed, goals=data.goals, expenses=data.expenses), codes
-
