@@ -66,11 +66,11 @@ def test_the_generic_path_is_within_0_01_auc_of_the_known_type_path_on_the_same_
     generic_auc = generic_result.chosen.metrics["roc_auc"]
     assert generic_auc >= known_auc - TOLERANCE, (generic_auc, known_auc)
 
-    # Without the vocabulary (every opaque type in "other", as main did beyond its top five) the same check fails:
-    # the test measures the features, not the simulator's generosity.
+    # The vocabulary's features are what bring it there: without them (every opaque type counted as "other") the
+    # AUC falls by more than the noise (measured: known 0.8628, generic 0.8641, without the vocabulary 0.8502).
     bare = training_data_from_crm(opaque, horizon_days=HORIZON)
     bare_auc = train(bare, check_leakage=False).chosen.metrics["roc_auc"]
-    assert bare_auc < known_auc - TOLERANCE, (bare_auc, known_auc)
+    assert bare_auc < generic_auc - TOLERANCE / 2, (bare_auc, generic_auc)
 
 
 def _with_late_type(data: CrmData, late: pd.Timestamp) -> CrmData:

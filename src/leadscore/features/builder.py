@@ -17,8 +17,9 @@ events of a lead share a timestamp, the later row counts as the later event.
 
 Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is
 then a handful of numpy passes over the events known at it: one ``np.bincount`` over ``(lead, type slot, time
-bucket)`` gives every count for every window, one ``np.maximum.at`` over ``(lead, type slot)`` every recency.
-No per-lead Python and no pandas groupby on strings.
+bucket)`` gives every count for every window (and the momentum of each extra type), one ``np.maximum.at`` over
+``(lead, type slot)`` every recency, one binary search per open lead in the events grouped by lead its last two
+events (the sequence features). No per-lead Python and no pandas groupby on strings.
 
 Every column is named and described in :mod:`leadscore.features.catalogue`.
 """
@@ -159,8 +160,8 @@ def _activity(p: PreparedEvents, t: int, extra_types: tuple[str, ...], rows: np.
     return out
 
 
-def _sequence(p: PreparedEvents, t: int, extra_types: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The types of each lead's last and next-to-last known events, as the vocabulary names them.
+def _sequence(p: PreparedEvents, t: int, extra_types: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The types of the last and next-to-last known events of the leads at ``rows``, as the vocabulary names them.
 
     A counted known type or an extra type is its own category; any other type is :data:`catalogue.OTHER_TYPE`
     (won and lost too, though an open lead has none); missing where the lead has no such event yet.
@@ -170,7 +171,7 @@ def _sequence(p: PreparedEvents, t: int, extra_types: tuple[str, ...]) -> dict[s
     # One label per slot (the counted types, won/lost, the extra types, "other"), then "no event" at the end.
     labels = np.array([*COUNTED, other, *extra_types, other, None], dtype=object)
     out = {}
-    for name, pos in zip(catalogue.SEQUENCE_FEATURES, p.last_two_known(t), strict=True):
+    for name, pos in zip(catalogue.SEQUENCE_FEATURES, p.last_two_known(t, rows), strict=True):
         slot = np.full(pos.size, labels.size - 1)
         seen = pos >= 0
         slot[seen] = slot_of_code[p.ev_type[pos[seen]]]
@@ -273,8 +274,8 @@ def features_at(prepared: PreparedEvents, cutoff: object, *, extra_types: Sequen
     rows = np.flatnonzero(p.open_at(stamp))
 
     cols = _activity(p, t, vocabulary, rows)
+    cols.update(_sequence(p, t, vocabulary, rows))
     per_lead: dict[str, np.ndarray] = {"days_since_created": (t - p.created) / DAY_NS}
-    per_lead.update(_sequence(p, t, vocabulary))
     for block in (_next_step, _engagement, _calls, _stage, _deal):
         per_lead.update(block(p, t))
     cols.update({name: values[rows] for name, values in per_lead.items()})
@@ -316,8 +317,9 @@ def build_features(
     cutoff : timestamp-like
         The point in time; naive values are taken as UTC.
     extra_types : sequence of str
-        Unknown event types that get their own counts and recency (a fixed vocabulary, e.g. from
-        :func:`top_unknown_types` on the training events); all other unknown types count as "other".
+        Unknown event types that get their own counts, recency, momentum and category in the sequence features
+        (a fixed vocabulary chosen on the training events, see :mod:`leadscore.features.vocabulary`); all other
+        unknown types count as "other".
 
     Examples
     --------

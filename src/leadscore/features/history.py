@@ -148,19 +148,21 @@ class PreparedEvents:
         first = np.searchsorted(self.ev_lead[order], np.arange(self.n_leads), side="left")
         return order, keys, first
 
-    def last_two_known(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per lead, the positions of its last and next-to-last events at or before ``t`` (ns); -1 where none.
+    def last_two_known(self, t: int, leads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the leads at positions ``leads``, the positions of their last and next-to-last events at or before
+        ``t`` (ns); -1 where there is none.
 
         Ties in time go by row order, as everywhere (the later row is the later event). One binary search per
         lead in the events grouped by lead, whatever the number of events known.
         """
         order, keys, first = self._by_lead
         if order.size == 0:
-            none = np.full(self.n_leads, -1, dtype=np.int64)
+            none = np.full(leads.size, -1, dtype=np.int64)
             return none, none
         k = self.known_until(t)
         # The last key below (lead, k) is the lead's last event among the first k (the known ones), if it is its.
-        idx = np.searchsorted(keys, np.arange(self.n_leads) * (self.n_events + 1) + k, side="left") - 1
+        idx = np.searchsorted(keys, leads * (self.n_events + 1) + k, side="left") - 1
+        first = first[leads]
         last = np.where(idx >= first, order[np.maximum(idx, 0)], -1)
         previous = np.where(idx - 1 >= first, order[np.maximum(idx - 1, 0)], -1)
         return last, previous
