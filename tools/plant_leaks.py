@@ -90,8 +90,8 @@ PLANTINGS = (
     Planting(
         "sequence: last and previous event type",
         H,
-        "        k = self.known_until(t)\n        # The last key below",
-        "        k = self.known_until(t + LOOK)\n        # The last key below",
+        "        k = self.known_until(t)\n        position, lead = np.arange(k), self.ev_lead[:k]\n",
+        "        k = self.known_until(t + LOOK)\n        position, lead = np.arange(k), self.ev_lead[:k]\n",
     ),
     Planting(
         "unknown types counted as other",

@@ -18,8 +18,8 @@ events of a lead share a timestamp, the later row counts as the later event.
 Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is
 then a handful of numpy passes over the events known at it: one ``np.bincount`` over ``(lead, type slot, time
 bucket)`` gives every count for every window (and the momentum of each extra type), one ``np.maximum.at`` over
-``(lead, type slot)`` every recency, one binary search per open lead in the events grouped by lead its last two
-events (the sequence features). No per-lead Python and no pandas groupby on strings.
+``(lead, type slot)`` every recency, and two more ``np.maximum.at`` passes each lead's last two events (the
+sequence features). No per-lead Python and no pandas groupby on strings.
 
 Every column is named and described in :mod:`leadscore.features.catalogue`.
 """

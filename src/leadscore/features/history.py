@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -140,32 +139,21 @@ class PreparedEvents:
         """How many events (a prefix, as they are in time order) happened at or before ``t`` (ns)."""
         return int(np.searchsorted(self.ev_at, t, side="right"))
 
-    @cached_property
-    def _by_lead(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Event positions grouped by lead (time order within a lead), their sort keys and each lead's first slot."""
-        order = np.argsort(self.ev_lead, kind="stable")  # stable: time order within each lead
-        keys = self.ev_lead[order] * (self.n_events + 1) + order
-        first = np.searchsorted(self.ev_lead[order], np.arange(self.n_leads), side="left")
-        return order, keys, first
-
     def last_two_known(self, t: int, leads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the leads at positions ``leads``, the positions of their last and next-to-last events at or before
         ``t`` (ns); -1 where there is none.
 
-        Ties in time go by row order, as everywhere (the later row is the later event). One binary search per
-        lead in the events grouped by lead, whatever the number of events known.
+        Positions are in time order with ties in row order, so the latest is the largest: two ``np.maximum.at``
+        passes over the known prefix (the second without each lead's last event).
         """
-        order, keys, first = self._by_lead
-        if order.size == 0:
-            none = np.full(leads.size, -1, dtype=np.int64)
-            return none, none
         k = self.known_until(t)
-        # The last key below (lead, k) is the lead's last event among the first k (the known ones), if it is its.
-        idx = np.searchsorted(keys, leads * (self.n_events + 1) + k, side="left") - 1
-        first = first[leads]
-        last = np.where(idx >= first, order[np.maximum(idx, 0)], -1)
-        previous = np.where(idx - 1 >= first, order[np.maximum(idx - 1, 0)], -1)
-        return last, previous
+        position, lead = np.arange(k), self.ev_lead[:k]
+        last = np.full(self.n_leads, -1, dtype=np.int64)
+        np.maximum.at(last, lead, position)
+        earlier = position != last[lead]
+        previous = np.full(self.n_leads, -1, dtype=np.int64)
+        np.maximum.at(previous, lead[earlier], position[earlier])
+        return last[leads], previous[leads]
 
 
 def attribute_frame(leads: pd.DataFrame) -> pd.DataFrame:
