@@ -97,7 +97,9 @@ def train(
         else:
             data = load_or_exit(data_dir, mapping_from_options(mapping_file, map_pairs, timezone))
             say(f"building snapshots and point-in-time features from {data_dir}")
-            labelled, extra_types = crm_training_data(data, horizon_days=horizon_days, drop=drop or ())
+            labelled, extra_types = crm_training_data(
+                data, horizon_days=horizon_days, drop=drop or (), validation_fraction=validation_fraction
+            )
     except (ValueError, FileNotFoundError) as err:
         err_console.print(f"[red]Cannot use {table or data_dir}:[/red] {err}")
         raise typer.Exit(code=2) from err
