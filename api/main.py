@@ -24,6 +24,7 @@ from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
+from leadscore.api.web import install as install_web_app
 from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(analytics.router)
     app.include_router(health.router)
     app.include_router(v1)
+    install_web_app(app, settings)  # the manager's pages under /app
     return app
 
 

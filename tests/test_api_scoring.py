@@ -322,10 +322,13 @@ def test_the_prioritized_list_ranks_every_open_lead_and_pages_through_them(store
     probabilities = [i["probability"] for i in items]
     assert probabilities == sorted(probabilities, reverse=True)
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
-    for item in items:
-        if item["next_scheduled"] is None or item["days_since_last_touch"] > 14:
-            assert item["needs_follow_up"]
+    median = float(np.median(probabilities))
+    for item in items:  # the rule of serving.prioritize: nothing planned, quiet too long, worth chasing
+        chase = item["next_scheduled"] is None and item["days_since_last_touch"] > item["cadence_days"]
+        assert item["needs_follow_up"] == (chase and item["probability"] >= median)
+        assert 1 <= item["cadence_days"] <= 14
         assert item["relationship_start"] <= "2024-10-01"
+    assert 0 < sum(i["needs_follow_up"] for i in items) < len(items) / 2
     by_value = stored_client.get(f"{url}&order_by=expected_value&limit=1000", headers=KEY).json()["items"]
     values = [i["expected_value"] for i in by_value if i["expected_value"] is not None]
     assert values == sorted(values, reverse=True) and by_value[0]["expected_value"] is not None
