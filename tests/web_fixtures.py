@@ -90,3 +90,23 @@ def web_client(web_settings) -> Iterator[TestClient]:
 
     with TestClient(create_app(web_settings()), base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory, _recent_store_template: Path, recent_registry: str):
+    """A real uvicorn serving the app on a copy of the recent store, for a whole test module."""
+    import json
+
+    from api_fixtures import Server  # loaded by now as a plugin of the module using this fixture
+
+    folder = tmp_path_factory.mktemp("web-server")
+    shutil.copyfile(_recent_store_template, folder / "leadscore.db")
+    env = {
+        "LEADSCORE_API_KEYS": json.dumps(WEB_KEYS),
+        "LEADSCORE_MLFLOW_TRACKING_URI": recent_registry,
+        "LEADSCORE_MODEL_POLL_SECONDS": "0",
+    }
+    server = Server(f"sqlite:///{folder / 'leadscore.db'}", folder, env)
+    server.start()
+    yield server
+    server.stop()

@@ -100,18 +100,7 @@ SPANISH_UI: dict[str, str] = {
     "for": "para",
     "to stage": "a la etapa",
     "amount": "importe",
-    # event types
-    "email_sent": "correo enviado",
-    "email_opened": "correo abierto",
-    "email_replied": "correo respondido",
-    "call": "llamada",
-    "meeting_scheduled": "reunión programada",
-    "meeting_held": "reunión celebrada",
-    "meeting_cancelled": "reunión cancelada",
-    "meeting_rejected": "reunión rechazada",
-    "web_visit": "visita web",
-    "form_submitted": "formulario enviado",
-    "stage_changed": "cambio de etapa",
+    # closing events (the other event types are said as the reasons say them, in phrases.SPANISH)
     "won": "ganada",
     "lost": "perdida",
     # team, goals, funnel, model
@@ -228,6 +217,28 @@ SPANISH_UI: dict[str, str] = {
 }
 
 _UI = {"en": {}, "es": SPANISH_UI}
+
+#: How the timeline names an event type (unknown types: their name with spaces).
+EVENT_LABELS: dict[str, str] = {
+    "email_sent": "email sent",
+    "email_opened": "email opened",
+    "email_replied": "email replied",
+    "call": "call",
+    "meeting_scheduled": "meeting scheduled",
+    "meeting_held": "meeting held",
+    "meeting_cancelled": "meeting cancelled",
+    "meeting_rejected": "meeting rejected",
+    "web_visit": "web visit",
+    "form_submitted": "form submitted",
+    "stage_changed": "stage change",
+    "won": "won",
+    "lost": "lost",
+}
+
+
+def event_label(event_type: str, lang: str) -> str:
+    """An event type as the timeline says it (``email_sent`` → ``email sent``, ``correo enviado``)."""
+    return translate(EVENT_LABELS.get(event_type, str(event_type).replace("_", " ")), lang)
 
 
 def choose_language(cookie: str | None, accept_language: str | None) -> str:

@@ -99,6 +99,7 @@ def page(request: Request, template: str, lang: str, status_code: int = 200, **c
         "pct": partial(_with_lang, i18n.fmt_percent, lang),
         "date": partial(i18n.fmt_date, lang=lang),
         "datetime": partial(i18n.fmt_datetime, lang=lang),
+        "event": partial(i18n.event_label, lang=lang),
         "csrf_token": signer(request).csrf_token(seed),
         "languages": i18n.LANGUAGE_NAMES,
         "menu": MENU,
