@@ -204,3 +204,24 @@ def test_the_templates_and_static_files_ship_inside_the_package():
     root = Path(__file__).resolve().parents[1]
     pyproject = (root / "pyproject.toml").read_text()
     assert '"leadscore.api.web" = ["templates/*.html", "static/*"]' in pyproject
+
+
+@pytest.mark.slow
+def test_the_built_wheel_holds_the_templates_and_the_stylesheet(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(root), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    [wheel] = tmp_path.glob("leadscore-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.name for p in (root / "api" / "web" / "templates").glob("*.html")}
+    assert {f"leadscore/api/web/templates/{name}" for name in templates} <= names
+    assert "leadscore/api/web/static/app.css" in names

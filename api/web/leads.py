@@ -17,12 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadscore.api.deps import ModelDep, RepoDep, SettingsDep
 from leadscore.api.open_leads import open_leads_table
-from leadscore.api.payloads import percentile_mode
 from leadscore.api.web import i18n
 from leadscore.api.web.charts import Line, line_chart
 from leadscore.api.web.render import PREFIX, Lang, Viewer, page
 from leadscore.data.records import records
-from leadscore.serving.prioritize import features_for, rank
+from leadscore.serving.prioritize import rank
 from leadscore.serving.trend import score_trend
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -129,11 +128,10 @@ def lead_page(
     reasons_down: list[str] = []
     trend_svg = None
     if row is not None:
-        scorer = model.scorer
-        features, _ = features_for(scorer, leads, events, cutoff)
-        scored = scorer.score_features(features, percentile_of=percentile_mode(scorer.card, "reference"), lang=lang)
-        reasons_up, reasons_down = scored["reasons_up"].iloc[0], scored["reasons_down"].iloc[0]
-        trend = score_trend(scorer, leads, events, cutoff)
+        # One pass for the trend and the score now: the trend's last cutoff is the list's.
+        trend = score_trend(model.scorer, leads, events, cutoff, reasons=True, lang=lang)
+        # The lead is open at the list's cutoff (it is in the list), so the last row is its score now.
+        reasons_up, reasons_down = trend["reasons_up"].iloc[-1], trend["reasons_down"].iloc[-1]
         trend_svg = line_chart(
             [Line(i18n.translate("Probability", lang), trend["probability"].tolist())],
             [i18n.fmt_day(t.date(), lang) for t in trend["cutoff"]],

@@ -13,7 +13,7 @@ from leadscore.features.builder import features_at, prepare_events
 from leadscore.features.history import cutoff_timestamp
 from leadscore.serving.prioritize import with_absent_features
 
-TREND_WEEKS = 12
+TREND_WEEKS = 8
 
 
 def weekly_cutoffs_until(cutoff: object, weeks: int = TREND_WEEKS) -> list[pd.Timestamp]:
@@ -28,17 +28,25 @@ def weekly_cutoffs_until(cutoff: object, weeks: int = TREND_WEEKS) -> list[pd.Ti
     return [t - pd.Timedelta(weeks=k) for k in range(weeks, -1, -1)]
 
 
-def score_trend(scorer, leads: pd.DataFrame, events: pd.DataFrame, cutoff: object, *, weeks: int = TREND_WEEKS):
-    """The probability and grade of ``leads`` at each weekly cutoff up to ``cutoff`` (where they were open).
+def score_trend(
+    scorer,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    cutoff: object,
+    *,
+    weeks: int = TREND_WEEKS,
+    reasons: bool = False,
+    lang: str = "en",
+) -> pd.DataFrame:
+    """The scores of ``leads`` at each weekly cutoff up to ``cutoff`` (where they were open), oldest first.
 
-    Returns a frame with ``lead_id``, ``cutoff``, ``probability`` and ``grade``, oldest first; a cutoff where a
-    lead was not open (not created yet, or closed) has no row for it.
+    Returns the scorer's columns (``lead_id``, ``cutoff``, ``probability``, ``grade``, ``percentile`` within the
+    model's reference scores, and with ``reasons`` the reasons in ``lang``); a cutoff where a lead was not open (not
+    created yet, or closed) has no row for it. The last cutoff's row is the lead's score now, so a page that shows
+    both needs only this one call.
     """
     prepared = prepare_events(leads, events)
     extra = tuple(scorer.card.extra_types)
     frames = [features_at(prepared, t, extra_types=extra) for t in weekly_cutoffs_until(cutoff, weeks)]
     features = with_absent_features(scorer, pd.concat(frames, ignore_index=True))[0]
-    if features.empty:
-        return pd.DataFrame({"lead_id": [], "cutoff": [], "probability": [], "grade": []})
-    scores = scorer.score_features(features, percentile_of="reference", reasons=False)
-    return scores[["lead_id", "cutoff", "probability", "grade"]]
+    return scorer.score_features(features, percentile_of="reference", reasons=reasons, lang=lang)
