@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--train-leads", type=int, default=4000, help="Leads of the CRM the champion is trained on.")
     parser.add_argument("--candidates", default="logistic", help="Training candidates.")
     parser.add_argument("--requests", type=int, default=20, help="Timed requests per page and per API call.")
+    parser.add_argument("--pages", default="", help="Only these pages, comma-separated (default: all).")
     parser.add_argument("--quick", action="store_true", help="A small smoke run.")
     parser.add_argument("--keep", action="store_true", help="Keep the working folder.")
     args = parser.parse_args()
@@ -184,6 +185,8 @@ def main() -> None:
             ("funnel", "/app/funnel", "/api/v1/funnel"),
             ("model", "/app/model", "/api/v1/model"),
         ]
+        if args.pages:
+            pairs = [pair for pair in pairs if pair[0] in args.pages.split(",")]
         results = {}
         for name, page, call in pairs:
             results[name] = {"page": timed(web, page, args.requests), "api": timed(api, call, args.requests, key)}
