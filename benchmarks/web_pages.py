@@ -111,7 +111,9 @@ def start_server(work: Path, database_url: str) -> tuple[subprocess.Popen, str]:
         except (httpx.TransportError, ValueError):
             pass
         time.sleep(0.2)
-    raise RuntimeError("server not ready")
+    process.terminate()  # never leave a server behind
+    process.wait(timeout=30)
+    raise RuntimeError(f"server not ready after 300 s: {(work / 'server.log').read_text()[-2000:]}")
 
 
 def signed_in_client(base: str) -> httpx.Client:
