@@ -25,6 +25,7 @@ from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
 from leadscore.api.security import KeyGate, scoped_routes
+from leadscore.api.web import install as install_web_app
 from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(router)
     app.include_router(health.router)
     app.include_router(v1)
+    install_web_app(app, settings)  # the manager's pages under /app
     return app
 
 
