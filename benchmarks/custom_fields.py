@@ -215,13 +215,12 @@ def main() -> None:
             arms[arm].update(json.loads(out.strip().splitlines()[-1]))
         shutil.rmtree(folder)
         print(f"{arm:>8} custom fields: {json.dumps(arms[arm])}", flush=True)
-    ratio = {
-        phase: round(arms["with"][phase]["seconds"] / max(arms["without"][phase]["seconds"], 1e-9), 2)
+    ratio = {  # on CPU seconds: wall time on a shared machine measures the neighbours too
+        phase: round(arms["with"][phase]["cpu_seconds"] / max(arms["without"][phase]["cpu_seconds"], 1e-9), 2)
         for phase in ("ingest_leads", "ingest_events", "training", "prioritized_first_page")
     }
-    print(
-        json.dumps({"benchmark": "custom_fields", "fields": args.fields, **arms, "time_ratio_with_over_without": ratio})
-    )
+    summary = {"benchmark": "custom_fields", "fields": args.fields, **arms, "cpu_ratio_with_over_without": ratio}
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
