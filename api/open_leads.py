@@ -35,7 +35,7 @@ def open_leads_table(
 
     def build() -> tuple[pd.Timestamp, pd.DataFrame]:
         cutoff = pd.Timestamp(as_of or datetime.now(UTC))
-        data = repo.load_crm(open_at=cutoff.to_pydatetime())
+        data = repo.load_crm(open_at=cutoff.to_pydatetime(), attributes=scorer.attributes)
         return cutoff, score_open_leads(scorer, data, cutoff, settings.follow_up_days)
 
     return request.app.state.scored_cache.get((model.version, as_of), build)

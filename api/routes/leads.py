@@ -128,7 +128,7 @@ def get_lead_score(
     """Score a stored lead from its stored history (as of now, or `as_of`), record the score in the lead's
     history and return it with the trend since the previous score. Needs the `score` scope."""
     scorer = model.scorer
-    leads = repo.load_leads([lead_id])
+    leads = repo.load_leads([lead_id], attributes=scorer.attributes)
     if leads.empty:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id!r} in the store")
     if scorer.card.source != "crm":

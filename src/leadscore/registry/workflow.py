@@ -23,6 +23,7 @@ def crm_training_data(
     drop=(),
     validation_fraction: float = VALIDATION_FRACTION,
     vocabulary_rule: VocabularyRule | None = None,
+    attributes=None,
 ) -> tuple[LabelledData, EventVocabulary]:
     """Labelled snapshots of ``data`` and the vocabulary of unknown event types they (and scoring) use.
 
@@ -31,6 +32,9 @@ def crm_training_data(
     ``validation_fraction`` as :func:`leadscore.model.training.train` (give it the same). Its description is
     added to the data's notes (so to the run's training summary); :func:`train_and_register` logs it as
     parameters and the model card keeps its types.
+
+    ``attributes`` (an :class:`~leadscore.model.attribute_selection.AttributeSelection`) bounds the lead
+    attributes the model uses; ``drop`` names features to leave out (an attribute as ``attr_{name}``).
 
     Examples
     --------
@@ -46,8 +50,13 @@ def crm_training_data(
         validation_fraction=validation_fraction,
         rule=vocabulary_rule or VocabularyRule(),
     )
-    labelled = training_data_from_crm(data, horizon_days=horizon_days, extra_types=vocabulary.types)
+    labelled = training_data_from_crm(
+        data, horizon_days=horizon_days, extra_types=vocabulary.types, attributes=attributes
+    )
     labelled.notes.append(vocabulary.describe())
+    # A lead attribute may be named as the CRM calls it (``--drop crm_ref``) when no feature has that name.
+    columns = set(labelled.X.columns)
+    drop = [f"attr_{d}" if d not in columns and f"attr_{d}" in columns else d for d in drop]
     return labelled.without_features(drop), vocabulary
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import expit
 
 from leadscore import registry
-from leadscore.features.catalogue import describe, feature_spec
+from leadscore.features.catalogue import attributes_used, describe, feature_spec
 from leadscore.features.phrases import check_language, reason_topic
 from leadscore.grades import (
     DEFAULT_GRADE_CUTOFFS,
@@ -102,6 +102,8 @@ class Scorer:
         # CRM features are said in the reader's language, and the features telling one fact are one reason.
         self._topic = reason_topic if card.source == "crm" else None
         self._phrases = {"en": _remembered(describe if card.source == "crm" else table_phrase)}
+        #: The lead attributes the model reads (by their CRM names): scoring reads these and no other.
+        self.attributes: list[str] = attributes_used(self.features) if card.source == "crm" else []
 
     @classmethod
     def from_registry(cls, alias: str = CHAMPION, tracking_uri: str | None = None, **options) -> Scorer:
@@ -145,9 +147,9 @@ class Scorer:
                 f"model version {self.model_version} was trained on a flat table, not on CRM events: "
                 "use score_features with the table's columns"
             )
-        from leadscore.features.builder import build_features
+        from leadscore.serving.prioritize import features_for
 
-        frame = build_features(leads, events, cutoff, extra_types=tuple(self.card.extra_types))
+        frame, _ = features_for(self, leads, events, cutoff)
         return self.score_features(frame, percentile_of=percentile_of)
 
     def score_features(
