@@ -678,19 +678,30 @@ def catalogue_frame(extra_types: Sequence[str] = ()) -> pd.DataFrame:
     specs = list(FEATURES.values())
     for event_type in extra_types:
         specs.extend(_extra_type_features(event_type))
-    return pd.DataFrame(
-        [
-            {
-                "name": f.name,
-                "group": f.group,
-                "kind": f.kind,
-                "unit": f.unit,
-                "description": f.description,
-                "missing": f.missing,
-            }
-            for f in specs
-        ]
-    )
+    rows = [
+        {
+            "name": f.name,
+            "group": f.group,
+            "kind": f.kind,
+            "unit": f.unit,
+            "description": f.description,
+            "missing": f.missing,
+        }
+        for f in specs
+    ]
+    return pd.DataFrame(rows)
+
+
+# The lead attributes' template, as the docs show it (an attribute's own entry is made by attribute_feature).
+ATTRIBUTE_TEMPLATE_ROW = {
+    "name": f"{ATTRIBUTE_PREFIX}{{name}}",
+    "group": "static",
+    "kind": "numeric or categorical",
+    "unit": None,
+    "description": "Lead attribute {name}: any other column of the leads table (a CRM's custom field), in its own "
+    'namespace; a model reads a bounded selection of them (README, "Custom fields").',
+    "missing": "{name} unknown",
+}
 
 
 def catalogue_markdown(extra_types: Sequence[str] = ()) -> str:
@@ -709,7 +720,8 @@ relationship) to the cutoff. |  |
             for f in CONTEXT_FEATURES.values()
         ]
     )
-    table = pd.concat([table, context], ignore_index=True).fillna("")
+    attributes = pd.DataFrame([ATTRIBUTE_TEMPLATE_ROW])
+    table = pd.concat([table, attributes, context], ignore_index=True).fillna("")
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
