@@ -32,6 +32,7 @@ from typing import Literal
 
 import pandas as pd
 
+from leadscore.features import phrases
 from leadscore.features.phrases import ago, category, count, days, flag, momentum, quantity, rate, stage_rank
 
 CATALOGUE_VERSION = "1.1"  # 1.1: lead attributes in their own namespace, attr_{name}; per-type momentum of the
@@ -220,11 +221,13 @@ def _other_counts() -> list[Feature]:
     return out
 
 
-def _type_momentum(words: str) -> Callable[[object], str]:
+def _type_momentum(type_words: str) -> Callable[..., str]:
     """:func:`momentum` said of one event type ("webinar events up 2.0x ...") rather than of all activity."""
+    subject = f"{type_words} events"
 
-    def say(value: object) -> str:
-        return momentum(value).replace("activity", f"{words} events", 1)
+    def say(value: object, lang: str = "en") -> str:
+        activity = "activity" if lang == "en" else "actividad"
+        return momentum(value, lang).replace(activity, phrases.words(subject, lang), 1)
 
     return say
 

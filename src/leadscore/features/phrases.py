@@ -111,6 +111,10 @@ SPANISH: dict[str, str] = {
     "source unknown": "origen desconocido",
     "owner wins {pct} of closed leads": "el comercial gana el {pct} de sus oportunidades cerradas",
     "owner's record unknown": "historial del comercial desconocido",
+    "last event: {v}": "último evento: {v}",
+    "no event yet": "ningún evento todavía",
+    "event before the last: {v}": "evento anterior al último: {v}",
+    "fewer than two events yet": "menos de dos eventos todavía",
     # stages
     "new": "nuevo",
     "contacted": "contactado",

@@ -34,7 +34,7 @@ def last_training_cutoff(
     >>> import pandas as pd
     >>> weeks = pd.Series(pd.date_range("2024-01-01", periods=10, freq="7D", tz="UTC"))
     >>> str(last_training_cutoff(weeks, horizon_days=14, validation_fraction=0.2).date())
-    '2024-02-05'
+    '2024-02-12'
     """
     if len(cutoffs) == 0:
         return None
