@@ -43,7 +43,9 @@ def leads_frame(leads: list[LeadIn], attributes: Sequence[str] = ()) -> pd.DataF
         return None
     frame = rows_frame(leads, LEADS.names)
     for name in attributes:
-        frame[name] = [lead.attributes.get(name) for lead in leads]
+        values = [lead.attributes.get(name) for lead in leads]
+        if any(v is not None for v in values):  # one no lead carries is reported missing, not made up
+            frame[name] = values
     return frame
 
 

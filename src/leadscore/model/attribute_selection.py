@@ -10,9 +10,11 @@ So a CRM model reads a selection, chosen on the training data and recorded in th
 2. **usefulness**: on the earlier training snapshots only (those whose label window closes before the validation
    period of :func:`leadscore.model.splits.time_split`: the validation labels never choose a field), the mutual
    information between the field's value and the label, with numbers in quantile bins, text by value (rare
-   values pooled) and "not filled" as a value of its own; a field whose information is not above chance (a
-   G-test counting each lead once, as its snapshots are not independent: p below ``max_p_value``) is left out;
-3. at most ``max_attributes`` fields, the most informative first.
+   values pooled) and "not filled" as a value of its own, with the evidence that it is not chance (a G-test
+   counting each lead once, as a lead's snapshots are not independent); a field whose p-value is above
+   ``max_p_value`` is left out (by default none is: a small data set proves little, and the model's
+   regularisation copes with a few idle columns);
+3. at most ``max_attributes`` fields, the strongest evidence first (lowest p-value, then most information).
 
 Scoring and the prioritised list then read these fields and no other (:attr:`leadscore.serving.scorer.Scorer.
 attributes`), so their cost does not grow with the number of custom fields a CRM keeps.
@@ -42,8 +44,9 @@ class AttributeSelection:
         At most this many attributes in a model (0: none).
     min_coverage : float, default=0.05
         Share of the training snapshots whose lead has the attribute filled.
-    max_p_value : float, default=0.01
-        An attribute's information on the label must be this unlikely by chance.
+    max_p_value : float, default=1.0
+        Leave out an attribute whose information on the label is more likely than this by chance (1.0: keep
+        every measured one; 0.01: only those with clear evidence).
 
     Examples
     --------
@@ -53,7 +56,7 @@ class AttributeSelection:
 
     max_attributes: int = 30
     min_coverage: float = 0.05
-    max_p_value: float = 0.01
+    max_p_value: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_attributes < 0:
@@ -90,17 +93,17 @@ class SelectionReport:
         s = self.settings
         return [
             f"lead attributes: {len(self.chosen)} of {n} used ({self.chosen[:10]}{' ...' if len(self.chosen) > 10 else ''}); "
-            f"chosen by coverage >= {s.min_coverage:.0%} of the training snapshots, information on the label "
-            f"(p < {s.max_p_value:g}) and at most {s.max_attributes}"
+            f"chosen by coverage >= {s.min_coverage:.0%} of the training snapshots, then the strongest evidence of "
+            f"information on the label (p <= {s.max_p_value:g}), at most {s.max_attributes}"
         ]
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, str]:
     """Each lead's value as a small integer code (0: not filled), and the reason the field cannot be measured."""
-    filled = values.notna().to_numpy()
+    filled = values.notna().to_numpy(copy=True)
     if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
         text = values.astype("str").str.strip()
-        filled &= (text != "").to_numpy()
+        filled = filled & (text != "").to_numpy()
         numbers = pd.to_numeric(text.where(filled), errors="coerce")
         if filled.any() and numbers.notna().to_numpy()[filled].all():
             values = numbers
@@ -114,7 +117,7 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, str]:
             pooled = np.minimum(rank, TOP_VALUES) + 1  # the rarer values share one code
             return np.where(codes >= 0, pooled[np.maximum(codes, 0)], 0), ""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    filled &= ~np.isnan(numbers)
+    filled = filled & ~np.isnan(numbers)
     if np.unique(numbers[filled]).size < 2:
         return np.zeros(len(values), dtype=np.int64), "a single value"
     edges = np.unique(np.quantile(numbers[filled], np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
@@ -208,11 +211,15 @@ def select_attributes(
             continue
         bits, p_value = _information(codes, early_rows, early_positives, n_leads)
         table.loc[i, ["information_bits", "p_value"]] = bits, p_value
-        if p_value >= settings.max_p_value:
+        if p_value > settings.max_p_value:
             table.loc[i, "reason"] = f"no information on the label (p = {p_value:.2g})"
-    useful = table[table["reason"] == ""].sort_values(["information_bits", "name"], ascending=[False, True])
+    useful = table[table["reason"] == ""].sort_values(
+        ["p_value", "information_bits", "name"], ascending=[True, False, True], kind="stable"
+    )
     chosen = useful["name"].head(settings.max_attributes).tolist()
-    table.loc[useful.index[settings.max_attributes :], "reason"] = f"not among the {settings.max_attributes} most informative"
+    table.loc[useful.index[settings.max_attributes :], "reason"] = (
+        f"not among the {settings.max_attributes} with the strongest evidence"
+    )
     table["chosen"] = table["name"].isin(chosen)
     table.loc[table["chosen"], "reason"] = "chosen"
     table = table.sort_values(["chosen", "information_bits", "coverage"], ascending=False, ignore_index=True)
