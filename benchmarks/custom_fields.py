@@ -197,7 +197,9 @@ def main() -> None:
         phase: round(arms["with"][phase]["seconds"] / max(arms["without"][phase]["seconds"], 1e-9), 2)
         for phase in ("ingest_leads", "ingest_events", "training", "prioritized_first_page")
     }
-    print(json.dumps({"benchmark": "custom_fields", "fields": args.fields, **arms, "time_ratio_with_over_without": ratio}))
+    print(
+        json.dumps({"benchmark": "custom_fields", "fields": args.fields, **arms, "time_ratio_with_over_without": ratio})
+    )
 
 
 if __name__ == "__main__":

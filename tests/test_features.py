@@ -1067,7 +1067,9 @@ def test_an_attribute_named_like_a_feature_key_or_label_is_a_feature_of_its_own(
     features = build_features(leads.assign(**{name: values}), events, T)
 
     assert features.columns.is_unique
-    assert features[f"attr_{name}"].tolist() == [f"{name}-{i}" for i in leads.index[leads["lead_id"].isin(features["lead_id"])]]
+    assert features[f"attr_{name}"].tolist() == [
+        f"{name}-{i}" for i in leads.index[leads["lead_id"].isin(features["lead_id"])]
+    ]
     pd.testing.assert_frame_equal(features.drop(columns=f"attr_{name}"), plain)  # nothing else moved
     assert catalogue.feature_spec(f"attr_{name}").group == "static"
 
@@ -1085,7 +1087,10 @@ def test_a_training_set_keeps_an_attribute_called_label_apart_from_the_label(han
     from leadscore.features.training_set import build_training_set
 
     leads, events = hand_built
-    data = CrmData.from_frames(leads.assign(label="not the label", cutoff="nor the cutoff"), events.assign(event_id=[str(i) for i in range(len(events))]))
+    data = CrmData.from_frames(
+        leads.assign(label="not the label", cutoff="nor the cutoff"),
+        events.assign(event_id=[str(i) for i in range(len(events))]),
+    )
     frame = build_training_set(data, [T - pd.Timedelta(days=30)], horizon_days=10)
     assert set(frame["label"]) <= {0, 1} and set(frame["attr_label"]) == {"not the label"}
     assert set(frame["attr_cutoff"]) == {"nor the cutoff"} and frame["cutoff"].dtype.kind == "M"

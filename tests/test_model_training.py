@@ -229,7 +229,12 @@ def test_a_model_reads_a_bounded_stated_selection_of_sparse_custom_fields():
     assert all(row["reason"].startswith("coverage below") for row in rows.values() if row["coverage"] < 0.1)
     assert selection["settings"] == {"max_attributes": 5, "min_coverage": 0.1, "max_p_value": 1.0}
     assert any(note.startswith("lead attributes: 5 of 70 used") for note in labelled.notes)
-    assert training_data_from_crm(data, horizon_days=30, attributes=AttributeSelection(max_attributes=0)).X.columns.str.startswith("attr_").sum() == 0
+    assert (
+        training_data_from_crm(data, horizon_days=30, attributes=AttributeSelection(max_attributes=0))
+        .X.columns.str.startswith("attr_")
+        .sum()
+        == 0
+    )
 
 
 def test_attributes_named_like_features_keys_or_the_label_train_and_score_by_their_own_names():

@@ -301,7 +301,9 @@ def test_errors_that_are_not_transient_are_not_retried(tmp_path, monkeypatch):
 def test_leads_sent_as_sparse_attribute_mappings_store_as_the_same_extra_columns(repo, raw_leads):
     dense = raw_leads.assign(stage=["proposal", None, "won"], label=[1, None, 0.5])
     base = dense[list(LEADS.names)]
-    mappings = [{k: v for k, v in row.items() if pd.notna(v)} for row in dense[["segment", "stage", "label"]].to_dict("records")]
+    mappings = [
+        {k: v for k, v in row.items() if pd.notna(v)} for row in dense[["segment", "stage", "label"]].to_dict("records")
+    ]
 
     first = repo.ingest(leads=base, lead_attributes=mappings)
     again = repo.ingest(leads=dense)  # the same leads as extra columns: nothing changed

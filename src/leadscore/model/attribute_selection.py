@@ -91,8 +91,9 @@ class SelectionReport:
         if n == 0:
             return []
         s = self.settings
+        more = " ..." if len(self.chosen) > 10 else ""
         return [
-            f"lead attributes: {len(self.chosen)} of {n} used ({self.chosen[:10]}{' ...' if len(self.chosen) > 10 else ''}); "
+            f"lead attributes: {len(self.chosen)} of {n} used ({self.chosen[:10]}{more}); "
             f"chosen by coverage >= {s.min_coverage:.0%} of the training snapshots, then the strongest evidence of "
             f"information on the label (p <= {s.max_p_value:g}), at most {s.max_attributes}"
         ]
@@ -201,7 +202,9 @@ def select_attributes(
 
     # Plain arrays while measuring (a pandas .loc write per field cost more than measuring it).
     bits, p_values = np.full(len(names), np.nan), np.full(len(names), np.nan)
-    reason = np.where(coverage >= settings.min_coverage, "", f"coverage below {settings.min_coverage:.0%}").astype(object)
+    reason = np.where(coverage >= settings.min_coverage, "", f"coverage below {settings.min_coverage:.0%}").astype(
+        object
+    )
     eligible = np.flatnonzero(reason == "")
     order = eligible[np.argsort(-coverage[eligible], kind="stable")]
     reason[order[settings.measured :]] = f"not among the {settings.measured} best covered"

@@ -430,7 +430,9 @@ class Repository:
 def _with_attribute_texts(leads: pd.DataFrame | None, attributes: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """``leads`` with each row's attributes as their stored JSON text (compared as text when deduplicating)."""
     if leads is None or len(leads) != len(attributes):
-        raise ValueError(f"lead_attributes has {len(attributes)} mappings for {0 if leads is None else len(leads)} leads")
+        raise ValueError(
+            f"lead_attributes has {len(attributes)} mappings for {0 if leads is None else len(leads)} leads"
+        )
     extras = [c for c in leads.columns if c not in LEADS.names]
     if extras:
         raise ValueError(f"give lead attributes as extra columns or as lead_attributes, not both (columns {extras})")
