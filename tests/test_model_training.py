@@ -261,3 +261,28 @@ def test_attributes_named_like_features_keys_or_the_label_train_and_score_by_the
     assert set(card.attributes) == set(labelled.choices["attributes"]["chosen"])
     reasons = [r for rs in scores["reasons_up"].tolist() + scores["reasons_down"].tolist() for r in rs]
     assert not any("attr_" in r or "attr " in r for r in reasons)  # said by the CRM's names, never the prefix
+
+
+def test_a_model_of_catalogue_1_0_with_bare_attribute_names_still_scores_its_attributes():
+    from dataclasses import replace
+
+    from leadscore.features.builder import build_features
+    from leadscore.model.training import train, training_data_from_crm
+    from leadscore.registry.card import model_card
+    from leadscore.serving.scorer import Scorer
+    from leadscore.simulation.simulator import simulate
+
+    data = simulate(n_leads=400, n_reps=3, months=8, seed=6).data
+    labelled = training_data_from_crm(data, horizon_days=30)
+    bare = {c: c.removeprefix("attr_") for c in labelled.X.columns}  # how catalogue 1.0 named attributes
+    old = replace(labelled, X=labelled.X.rename(columns=bare), kinds={bare[k]: v for k, v in labelled.kinds.items()})
+    result = train(old, candidates=["logistic"], check_leakage=False)
+    scorer = Scorer(result.model, model_card(result))
+    cutoff = data.events["at"].max()
+
+    scores = scorer.score(data.leads, data.events, cutoff)
+    by_hand = build_features(data.leads, data.events, cutoff).rename(columns=bare)
+    expected = scorer.score_features(by_hand)
+
+    assert "segment" in scorer.attributes and "segment" in scorer.features
+    np.testing.assert_allclose(scores["probability"], expected["probability"])

@@ -31,7 +31,7 @@ import pandas as pd
 
 from leadscore.features.phrases import ago, category, count, days, flag, momentum, quantity, rate, stage_rank
 
-CATALOGUE_VERSION = "1.0"
+CATALOGUE_VERSION = "1.1"  # 1.1: lead attributes in their own namespace, attr_{name}
 
 # What a feature holds, its unit and its family: closed sets, checked by type checkers.
 FeatureKind = Literal["numeric", "categorical"]
