@@ -5,7 +5,8 @@ The data: ``--leads`` leads (100,000 with ``--full``) with about ten events each
 (500), each filled for a share of the leads drawn between 0.5 % and 20 % (text from a handful of values, or
 numbers); one of them ("custom_0000", 20 %) says something about the outcome, the rest are noise.
 
-Each arm runs in a fresh process (so that its peak memory is its own), on a new SQLite store:
+Each arm has a new SQLite store, and each of its phases runs in a fresh process (so that its peak memory is its
+own, not what an earlier phase left resident):
 
 1. **ingest**: the leads as the API hands them to the store (base fields plus one attribute mapping per lead,
    ``Repository.ingest(leads=..., lead_attributes=...)``) in batches of ``--batch`` leads, then the events in
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ import pandas as pd
 import psutil
 
 HERE = Path(__file__).resolve().parent
+PHASES = ("ingest", "training", "prioritized")
 FIELD_VALUES = np.array(["red", "green", "blue", "amber", "violet"], dtype=object)
 
 
@@ -101,17 +104,12 @@ def attribute_mappings(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def run_arm(arm: str, n_leads: int, n_fields: int, n_cutoffs: int, batch: int, seed: int) -> dict:
+def arm_data(arm: str, n_leads: int, n_fields: int, seed: int):
+    """The arm's CRM (leads with their extra columns) and the extra columns alone."""
     sys.path.insert(0, str(HERE))
     from features import synthetic_crm  # the benchmarks' vectorised CRM generator
 
-    from leadscore.api.payloads import percentile_mode
     from leadscore.data.contracts import LEADS, CrmData
-    from leadscore.model.training import train, training_data_from_crm
-    from leadscore.registry.card import model_card
-    from leadscore.serving.prioritize import rank, score_open_leads
-    from leadscore.serving.scorer import Scorer
-    from leadscore.store import Repository, upgrade_database
 
     data = synthetic_crm(n_leads, n_events=10 * n_leads, seed=seed)
     won = data.leads["lead_id"].isin(data.events.loc[data.events["type"] == "won", "lead_id"]).to_numpy()
@@ -119,57 +117,64 @@ def run_arm(arm: str, n_leads: int, n_fields: int, n_cutoffs: int, batch: int, s
     if arm == "with":
         extras = pd.concat([extras, custom_fields(data.leads["lead_id"], won, n_fields, seed)], axis=1)
     leads = pd.concat([data.leads[list(LEADS.names)], extras], axis=1)
-    crm = CrmData(leads=leads, events=data.events)
-    filled = int(extras.notna().to_numpy().sum())
+    return CrmData(leads=leads, events=data.events), extras
 
-    folder = Path(tempfile.mkdtemp(prefix="custom-fields-"))
-    url = f"sqlite:///{folder / 'leadscore.db'}"
-    upgrade_database(url)
-    repo = Repository.from_url(url)
-    batches = [
-        (leads.iloc[i : i + batch][list(LEADS.names)], attribute_mappings(extras.iloc[i : i + batch]))
-        for i in range(0, n_leads, batch)
-    ]  # made before timing: the API has them from the request body
-    with PhasePeak() as ingest_leads:
-        for base, mappings in batches:
-            repo.ingest(leads=base, lead_attributes=mappings)
-    del batches
-    with PhasePeak() as ingest_events:
-        repo.import_crm(CrmData(leads=leads.iloc[:0], events=data.events))
 
-    end = data.events["at"].max()
-    cutoffs = pd.date_range(end=end - pd.Timedelta(days=90), periods=n_cutoffs, freq="28D").floor("D")
-    with PhasePeak() as training:
-        labelled = training_data_from_crm(crm, horizon_days=90, cutoffs=cutoffs)
-        result = train(labelled, candidates=["logistic"], check_leakage=False)
-    scorer = Scorer(result.model, model_card(result))
-    chosen = labelled.choices["attributes"]["chosen"]
-    del crm, labelled, leads, extras
+def run_phase(phase: str, arm: str, folder: Path, args: argparse.Namespace, n_leads: int) -> dict:
+    """One phase of one arm, in this (fresh) process: its seconds and peak memory above its start."""
+    import joblib
 
+    from leadscore.data.contracts import LEADS, CrmData
+    from leadscore.store import Repository
+
+    repo = Repository.from_url(f"sqlite:///{folder / 'leadscore.db'}")
+    if phase == "ingest":
+        crm, extras = arm_data(arm, n_leads, args.fields, args.seed)
+        batches = [
+            (crm.leads.iloc[i : i + args.batch][list(LEADS.names)], attribute_mappings(extras.iloc[i : i + args.batch]))
+            for i in range(0, n_leads, args.batch)
+        ]  # made before timing: the API has them from the request body
+        with PhasePeak() as leads_phase:
+            for base, mappings in batches:
+                repo.ingest(leads=base, lead_attributes=mappings)
+        del batches
+        with PhasePeak() as events_phase:
+            repo.import_crm(CrmData(leads=crm.leads.iloc[:0], events=crm.events))
+        return {
+            "events": len(crm.events),
+            "attribute_names": extras.shape[1],
+            "filled_attribute_values": int(extras.notna().to_numpy().sum()),
+            "store_mb": round((folder / "leadscore.db").stat().st_size / 2**20, 1),
+            "ingest_leads": leads_phase.result(),
+            "ingest_events": events_phase.result(),
+        }
+    if phase == "training":
+        from leadscore.model.training import train, training_data_from_crm
+        from leadscore.registry.card import model_card
+
+        crm, _ = arm_data(arm, n_leads, args.fields, args.seed)
+        end = crm.events["at"].max()
+        cutoffs = pd.date_range(end=end - pd.Timedelta(days=90), periods=args.cutoffs, freq="28D").floor("D")
+        with PhasePeak() as training:
+            labelled = training_data_from_crm(crm, horizon_days=90, cutoffs=cutoffs)
+            result = train(labelled, candidates=["logistic"], check_leakage=False)
+        joblib.dump((result.model, model_card(result), end), folder / "model.joblib")
+        return {
+            "training": training.result() | {"rows": len(result.data), "features": result.data.X.shape[1]},
+            "attributes_chosen": labelled.choices["attributes"]["chosen"],
+            "validation_roc_auc": round(result.chosen.metrics["roc_auc"], 4) if result.chosen else None,
+        }
+    from leadscore.serving.prioritize import rank, score_open_leads
+    from leadscore.serving.scorer import Scorer
+
+    model, card, end = joblib.load(folder / "model.joblib")
+    scorer = Scorer(model, card)
     as_of = end - pd.Timedelta(days=30)
     with PhasePeak() as listing:
         stored = repo.load_crm(open_at=as_of.to_pydatetime(), attributes=scorer.attributes)
         table = score_open_leads(scorer, stored, as_of, follow_up_days=14)
         page = rank(table).head(50)
-    assert percentile_mode(scorer.card, "batch") == "batch"
-    return {
-        "arm": arm,
-        "leads": n_leads,
-        "events": len(data.events),
-        "attribute_names": int(extras_names(arm, n_fields)),
-        "filled_attribute_values": filled,
-        "store_mb": round((folder / "leadscore.db").stat().st_size / 2**20, 1),
-        "ingest_leads": ingest_leads.result(),
-        "ingest_events": ingest_events.result(),
-        "training": training.result() | {"rows": len(result.data), "features": result.data.X.shape[1]},
-        "prioritized_first_page": listing.result() | {"open_leads": len(table), "first": page["lead_id"].iloc[0]},
-        "attributes_chosen": chosen,
-        "validation_roc_auc": round(result.chosen.metrics["roc_auc"], 4) if result.chosen else None,
-    }
-
-
-def extras_names(arm: str, n_fields: int) -> int:
-    return 3 + (n_fields if arm == "with" else 0)  # segment, country, company_size (+ the custom fields)
+    return {"prioritized_first_page": listing.result() | {"open_leads": len(table), "first": page["lead_id"].iloc[0]}}
 
 
 def main() -> None:
@@ -180,18 +185,28 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000, help="leads per ingest request")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full", action="store_true", help="the issue's size: 100,000 leads")
-    parser.add_argument("--arm", choices=["with", "without"], help=argparse.SUPPRESS)  # one arm, in a subprocess
+    parser.add_argument("--arm", choices=["with", "without"], help=argparse.SUPPRESS)  # in a subprocess:
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)  # one phase of one arm
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n_leads = 100_000 if args.full else args.leads
-    if args.arm:
-        print(json.dumps(run_arm(args.arm, n_leads, args.fields, args.cutoffs, args.batch, args.seed)))
+    if args.phase:
+        print(json.dumps(run_phase(args.phase, args.arm, args.folder, args, n_leads)))
         return
+    from leadscore.store import upgrade_database
+
     arms = {}
     for arm in ("without", "with"):
-        command = [sys.executable, __file__, "--arm", arm, "--leads", str(n_leads), "--fields", str(args.fields)]
-        command += ["--cutoffs", str(args.cutoffs), "--batch", str(args.batch), "--seed", str(args.seed)]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        arms[arm] = json.loads(out.strip().splitlines()[-1])
+        folder = Path(tempfile.mkdtemp(prefix=f"custom-fields-{arm}-"))
+        upgrade_database(f"sqlite:///{folder / 'leadscore.db'}")
+        arms[arm] = {"arm": arm, "leads": n_leads}
+        for phase in PHASES:  # each phase in a fresh process: its peak memory is its own
+            command = [sys.executable, __file__, "--arm", arm, "--phase", phase, "--folder", str(folder)]
+            command += ["--leads", str(n_leads), "--fields", str(args.fields), "--cutoffs", str(args.cutoffs)]
+            command += ["--batch", str(args.batch), "--seed", str(args.seed)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            arms[arm].update(json.loads(out.strip().splitlines()[-1]))
+        shutil.rmtree(folder)
         print(f"{arm:>8} custom fields: {json.dumps(arms[arm])}", flush=True)
     ratio = {
         phase: round(arms["with"][phase]["seconds"] / max(arms["without"][phase]["seconds"], 1e-9), 2)
