@@ -1,7 +1,8 @@
 """Sales follow-up for managers: the funnel, salesperson performance and goal progress, over the stored data.
 
-Thin routes over :mod:`leadscore.analytics`: each parses its query, loads the stored data set, calls one library
-function and returns its table as rows. A parameter the library refuses (an unknown grouping, a range that ends
+Thin routes over :mod:`leadscore.store_analytics`: each parses its query, calls one library function, which has
+the database compute the answer (the same table :mod:`leadscore.analytics` computes in pandas), and returns its
+table as rows. A parameter the library refuses (an unknown grouping, a range that ends
 before it starts, ...) is a 422 naming the parameter.
 """
 
@@ -14,7 +15,7 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore import analytics
+from leadscore import analytics, store_analytics
 from leadscore.api.deps import ReadKey, RepoDep
 from leadscore.api.errors import RequestProblem, error_responses
 from leadscore.api.schemas import Timestamp
@@ -123,10 +124,15 @@ def _call(function, *args, **kwargs) -> pd.DataFrame:
 def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, Query()]) -> Table:
     """Stage-to-stage conversion, drop-off and time in stage of the leads created in [start, end); with
     `summary=true`, leads, wins, win rate, revenue and cycle times instead. Needs `read`."""
-    data = repo.load_crm()
-    function = analytics.funnel_summary if query.summary else analytics.funnel
     frame = _call(
-        function, data, query.start, query.end, group_by=query.group_by, period=query.period, as_of=query.as_of
+        store_analytics.funnel,
+        repo,
+        query.start,
+        query.end,
+        group_by=query.group_by,
+        period=query.period,
+        as_of=query.as_of,
+        summary=query.summary,
     )
     return _table(frame, **query.model_dump())
 
@@ -135,8 +141,9 @@ def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, 
 def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[PerformanceQuery, Query()]) -> Table:
     """Per salesperson and for the team: emails, calls, meetings, wins, losses, revenue, response time, each
     with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
-    data = repo.load_crm()
-    frame = _call(analytics.rep_performance, data, query.start, query.end, period=query.period, as_of=query.as_of)
+    frame = _call(
+        store_analytics.rep_performance, repo, query.start, query.end, period=query.period, as_of=query.as_of
+    )
     if query.against_median:
         frame = analytics.vs_team_median(frame)
     return _table(frame, **query.model_dump())
@@ -146,8 +153,7 @@ def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[Perf
 def get_goal_progress(principal: ReadKey, repo: RepoDep, query: Annotated[GoalsQuery, Query()]) -> Table:
     """For each goal in force: actual to date, % of target, the daily rate now needed, on track or behind, and
     last period to the same point. Set goals with `POST /api/v1/goals`. Needs `read`."""
-    data = repo.load_crm()
     frame = _call(
-        analytics.goal_progress, data, query.as_of, scope=query.scope, metric=query.metric, period=query.period
+        store_analytics.goal_progress, repo, query.as_of, scope=query.scope, metric=query.metric, period=query.period
     )
     return _table(frame, **query.model_dump())
