@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
 from leadscore.api.errors import error_responses
+from leadscore.api.open_leads import open_leads_table
 from leadscore.api.payloads import percentile_mode
 from leadscore.api.responses import not_scored, score_records
 from leadscore.api.schemas import ErrorBody, Timestamp
 from leadscore.api.score_schemas import PrioritizedPage, ScoreHistoryItem, ScoreTrend, StoredLeadScore
 from leadscore.data.contracts import CrmData
 from leadscore.data.records import records
-from leadscore.serving.prioritize import features_for, rank, score_open_leads
+from leadscore.serving.prioritize import features_for, rank
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
@@ -53,6 +54,7 @@ class LeadScoreQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     as_of: Timestamp | None = Field(None, description=AS_OF)
     history: int = Field(10, ge=0, le=100, description="Earlier scores to return.")
+    lang: Literal["en", "es"] = Field("en", description="Language of the reasons: English or Spanish.")
 
 
 @router.get(
@@ -74,22 +76,12 @@ def get_prioritized(
     """Open leads ranked by probability of converting or by expected value, filterable and paginated.
 
     Each row says when the relationship started, the last interaction, the next scheduled one, the days since
-    the last touch, whether the lead needs follow-up (nothing scheduled, or untouched for
-    LEADSCORE_FOLLOW_UP_DAYS) and the top reasons. The scored list is reused for a short while
-    (LEADSCORE_PRIORITIZED_CACHE_SECONDS) and rebuilt after ingestion. Needs the `read` scope.
+    the last touch, whether the lead needs follow-up (no next step, quiet for longer than its usual gap between
+    interactions, at most LEADSCORE_FOLLOW_UP_DAYS, and in the upper half by probability) and the top reasons.
+    The scored list is reused for a short while (LEADSCORE_PRIORITIZED_CACHE_SECONDS) and rebuilt after
+    ingestion. Needs the `read` scope.
     """
-    scorer = model.scorer
-    if scorer.card.source != "crm":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"model version {model.version} scores flat tables, not stored leads"
-        )
-
-    def build() -> tuple[pd.Timestamp, pd.DataFrame]:
-        cutoff = pd.Timestamp(query.as_of or datetime.now(UTC))
-        data = repo.load_crm(open_at=cutoff.to_pydatetime(), attributes=scorer.attributes)
-        return cutoff, score_open_leads(scorer, data, cutoff, settings.follow_up_days)
-
-    cutoff, table = request.app.state.scored_cache.get((model.version, query.as_of), build)
+    cutoff, table = open_leads_table(request, repo, model, settings, query.as_of)
     ranked = rank(
         table,
         by=query.order_by,
@@ -146,7 +138,7 @@ def get_lead_score(
     events = repo.load_events([lead_id])
     cutoff = pd.Timestamp(query.as_of or datetime.now(UTC))
     features, _ = features_for(scorer, leads, events, cutoff)
-    scores = scorer.score_features(features, percentile_of=percentile_mode(scorer.card, "reference"))
+    scores = scorer.score_features(features, percentile_of=percentile_mode(scorer.card, "reference"), lang=query.lang)
     if scores.empty:
         [why] = not_scored(CrmData(leads=leads, events=events), set(), cutoff)
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"lead {lead_id!r} is not scored: {why.reason}")

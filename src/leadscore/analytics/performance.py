@@ -35,13 +35,11 @@ from leadscore.analytics._common import (
     resolve_range,
     safe_ratio,
 )
-from leadscore.analytics.periods import as_ns, check_period, period_starts
+from leadscore.analytics.periods import MAX_PERIODS as MAX_PERIODS  # the limit its docstring names
+from leadscore.analytics.periods import as_ns, check_period, check_period_count, period_starts
 from leadscore.data.contracts import COLD_CALL_SUBTYPE, KNOWN_EVENT_TYPES, TEAM_SCOPE, CrmData
 
 TEAM_MEDIAN = "team_median"
-#: Most periods one call splits its window into (a year of days): each period is computed on its own, so a
-#: century of days would keep a server busy for minutes.
-MAX_PERIODS = 400
 # The event types a salesperson's figures count (their codes index the counting arrays, in the contract's order).
 _TYPES = tuple(t for t in KNOWN_EVENT_TYPES if t.startswith(("email_", "meeting_")) or t == "call")
 _T = {t: i for i, t in enumerate(_TYPES)}
@@ -257,6 +255,9 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
     [1.0, 1.0, 2.0]
     """
     lo, hi = resolve_range(data, start, end)
+    if period is not None:
+        check_period(period)
+        check_period_count(lo, hi, period)  # before any work: each period is computed on its own
     prepared = _Prepared(data, resolve_as_of(data, as_of))
     return performance_table([(s, _window(prepared, a, b)) for s, a, b in performance_windows(lo, hi, period)])
 
@@ -270,12 +271,8 @@ def performance_windows(lo: pd.Timestamp, hi: pd.Timestamp, period: str | None) 
     if period is None:
         return [(None, lo.value, hi.value)]
     check_period(period)
+    check_period_count(lo, hi, period)
     starts = period_starts(lo, hi, period)
-    if len(starts) > MAX_PERIODS:
-        raise ValueError(
-            f"too many periods: {len(starts)} {period}s in [{lo}, {hi}), at most {MAX_PERIODS}; "
-            "narrow the range or choose a longer period"
-        )
     ends = [*starts[1:], hi]
     return [(s, max(s, lo).value, min(e, hi).value) for s, e in zip(starts, ends, strict=True)]
 
@@ -285,8 +282,8 @@ def performance_table(windows: list[tuple]) -> pd.DataFrame:
     the windows are periods."""
     if len(windows) == 1 and windows[0][0] is None:
         return windows[0][1]
-    return pd.concat([frame.assign(period_start=s)[["period_start", *frame.columns]] for s, frame in windows],
-                     ignore_index=True)
+    frames = [frame.assign(period_start=s)[["period_start", *frame.columns]] for s, frame in windows]
+    return pd.concat(frames, ignore_index=True)
 
 
 def vs_team_median(performance: pd.DataFrame) -> pd.DataFrame:
