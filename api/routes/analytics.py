@@ -158,9 +158,7 @@ def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[Perf
     with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
     if query.period is not None:
         _check_periods(query.start, query.end, query.period)
-    frame = _call(
-        store_analytics.rep_performance, repo, query.start, query.end, period=query.period, as_of=query.as_of
-    )
+    frame = _call(store_analytics.rep_performance, repo, query.start, query.end, period=query.period, as_of=query.as_of)
     if query.against_median:
         frame = analytics.vs_team_median(frame)
     return _table(frame, **query.model_dump())

@@ -149,9 +149,7 @@ def tallies(conn: Connection, windows: Sequence[tuple[int, int]]) -> pd.DataFram
                 rep.label("rep_id"),
                 sa.func.count().label("events"),
                 sa.func.sum(sa.case((sa.and_(is_call, e.c.subtype == "cold"), 1), else_=0)).label("cold_calls"),
-                sa.func.sum(sa.case((sa.and_(is_call, e.c.duration_s.is_not(None)), 1), else_=0)).label(
-                    "timed_calls"
-                ),
+                sa.func.sum(sa.case((sa.and_(is_call, e.c.duration_s.is_not(None)), 1), else_=0)).label("timed_calls"),
                 sa.func.coalesce(sa.func.sum(sa.case((is_call, e.c.duration_s))), 0.0).label("call_seconds"),
             )
             .select_from(
@@ -210,8 +208,13 @@ def lead_facts(conn: Connection, created_before: int, as_of: int) -> pd.DataFram
     leads, touch, c = leads_table, first_touch_table, events_table.alias("c")
     closed = sa.select(sa.func.min(c.c.at)).where(c.c.lead_id == leads.c.lead_id, _CLOSING_ALIAS).scalar_subquery()
     stmt = (
-        sa.select(leads.c.lead_id, leads.c.owner_id, stored_time(leads.c.created_at), stored_time(touch.c.at),
-                  stored_time(closed))
+        sa.select(
+            leads.c.lead_id,
+            leads.c.owner_id,
+            stored_time(leads.c.created_at),
+            stored_time(touch.c.at),
+            stored_time(closed),
+        )
         .select_from(leads.outerjoin(touch, touch.c.lead_id == leads.c.lead_id))
         .where(leads.c.created_at < bound(created_before))
         .order_by(leads.c.lead_id)
@@ -304,4 +307,3 @@ def attribute_names(conn: Connection) -> list[str]:
     for (attributes,) in conn.execute(sa.select(leads_table.c.attributes)):
         names.update(attributes or {})
     return sorted(names)
-
