@@ -25,7 +25,10 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     engine = create_engine(database_url)
     tables = set(sa.inspect(engine).get_table_names())
     engine.dispose()
-    assert tables == {"leads", "events", "goals", "expenses", "score_history", "alembic_version"}
+    assert tables == {
+        *("leads", "events", "goals", "expenses", "score_history", "alembic_version"),
+        *("event_days", "lead_first_touch"),
+    }
 
 
 def test_the_models_match_the_migrations(database_url):

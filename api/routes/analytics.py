@@ -1,7 +1,8 @@
 """Sales follow-up for managers: the funnel, salesperson performance and goal progress, over the stored data.
 
-Thin routes over :mod:`leadscore.analytics`: each parses its query, loads the stored data set, calls one library
-function and returns its table as rows. A parameter the library refuses (an unknown grouping, a range that ends
+Thin routes over :mod:`leadscore.store_analytics`: each parses its query, calls one library function, which has
+the database compute the answer (the same table :mod:`leadscore.analytics` computes in pandas), and returns its
+table as rows. A parameter the library refuses (an unknown grouping, a range that ends
 before it starts, ...) is a 422 naming the parameter.
 
 A table split into periods has at most :data:`~leadscore.analytics.periods.MAX_PERIODS` of them (the library
@@ -19,7 +20,7 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore import analytics
+from leadscore import analytics, store_analytics
 from leadscore.analytics.periods import check_period_count
 from leadscore.api.deps import ReadKey, RepoDep
 from leadscore.api.errors import RequestProblem, error_responses
@@ -138,10 +139,15 @@ def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, 
     `summary=true`, leads, wins, win rate, revenue and cycle times instead. Needs `read`."""
     if query.group_by == "period":
         _check_periods(query.start, query.end, query.period)
-    data = repo.load_crm()
-    function = analytics.funnel_summary if query.summary else analytics.funnel
     frame = _call(
-        function, data, query.start, query.end, group_by=query.group_by, period=query.period, as_of=query.as_of
+        store_analytics.funnel,
+        repo,
+        query.start,
+        query.end,
+        group_by=query.group_by,
+        period=query.period,
+        as_of=query.as_of,
+        summary=query.summary,
     )
     return _table(frame, **query.model_dump())
 
@@ -152,8 +158,7 @@ def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[Perf
     with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
     if query.period is not None:
         _check_periods(query.start, query.end, query.period)
-    data = repo.load_crm()
-    frame = _call(analytics.rep_performance, data, query.start, query.end, period=query.period, as_of=query.as_of)
+    frame = _call(store_analytics.rep_performance, repo, query.start, query.end, period=query.period, as_of=query.as_of)
     if query.against_median:
         frame = analytics.vs_team_median(frame)
     return _table(frame, **query.model_dump())
@@ -163,8 +168,7 @@ def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[Perf
 def get_goal_progress(principal: ReadKey, repo: RepoDep, query: Annotated[GoalsQuery, Query()]) -> Table:
     """For each goal in force: actual to date, % of target, the daily rate now needed, on track or behind, and
     last period to the same point. Set goals with `POST /api/v1/goals`. Needs `read`."""
-    data = repo.load_crm()
     frame = _call(
-        analytics.goal_progress, data, query.as_of, scope=query.scope, metric=query.metric, period=query.period
+        store_analytics.goal_progress, repo, query.as_of, scope=query.scope, metric=query.metric, period=query.period
     )
     return _table(frame, **query.model_dump())

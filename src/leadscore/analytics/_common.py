@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.analytics.periods import PERIODS, as_ns, check_period, check_range, floor, utc
-from leadscore.data.contracts import CrmData
+from leadscore.data.contracts import OUTBOUND_EVENT_TYPES, CrmData
 from leadscore.data.times import DAY_NS
 
 # Columns of the leads table that are not a grouping (identity and time).
 _NOT_GROUPINGS = ("lead_id", "created_at")
 # Events a salesperson does to move a lead: they count as a response and as activity.
-OUTBOUND_TYPES: tuple[str, ...] = ("email_sent", "call", "meeting_scheduled", "meeting_held")
+OUTBOUND_TYPES: tuple[str, ...] = OUTBOUND_EVENT_TYPES
 
 
 def resolve_range(data: CrmData, start=None, end=None) -> tuple[pd.Timestamp, pd.Timestamp]:

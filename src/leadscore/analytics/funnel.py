@@ -131,7 +131,7 @@ class _Cohort:
         out = pd.DataFrame(columns)
         if self.group_values is not None:
             name = self.group_by
-            reps = len(out) // self.n_groups
+            reps = len(out) // self.n_groups if self.n_groups else 0  # no lead in the range: no group
             out.insert(0, name, np.repeat(self.group_values.to_numpy(), reps))
         return out
 

@@ -112,7 +112,25 @@ def goal_progress(
     [{'actual': 1.0, 'expected_to_date': 2.0, 'status': 'behind', 'needed_daily_rate': 1.2}]
     """
     as_of_ts = resolve_as_of(data, as_of)
-    goals = active_goals(data.goals, as_of_ts)
+    encoded: list[Encoded] = []  # made once, on the first goal that needs it
+
+    def sums(m: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
+        if not encoded:
+            encoded.append(Encoded(data))
+        points = metric_points(data, m, encoded=encoded[0])
+        return [(pd.Series(points.per_rep(lo, hi), index=points.reps), points.total(lo, hi)) for lo, hi in windows]
+
+    return progress(data.goals, as_of_ts, sums, scope=scope, metric=metric, period=period)
+
+
+def progress(goals: pd.DataFrame, as_of: pd.Timestamp, sums, *, scope=None, metric=None, period=None) -> pd.DataFrame:
+    """:func:`goal_progress` of the ``goals`` in force at ``as_of``, given how to sum a metric.
+
+    ``sums(metric, windows)`` returns, for each ``(lo, hi)`` window (int64 ns, half-open), the metric summed per
+    rep (a Series indexed by rep id; a rep not in it counts 0) and for the team. The pandas path sums the data
+    set's points; the store's (:mod:`leadscore.store_analytics`) asks the database.
+    """
+    goals = active_goals(goals, as_of)
     for value, name, check in ((metric, "metric", check_metric), (period, "period", check_period)):
         if value is not None:
             check(value)
@@ -120,25 +138,23 @@ def goal_progress(
     if scope is not None:
         goals = goals[goals["scope"] == scope]
     rows = []
-    encoded = Encoded(data) if len(goals) else None
     for m in goals["metric"].unique():
-        points = metric_points(data, m, encoded=encoded)
-        for p in goals.loc[goals["metric"] == m, "period"].unique():
-            prev, lo, hi, same = _bounds(as_of_ts, p)
-            windows = dict(zip(_WINDOWS, ((lo, as_of_ts.value), (prev, lo), (prev, same)), strict=True))
+        periods = goals.loc[goals["metric"] == m, "period"].unique()
+        bounds = {p: _bounds(as_of, p) for p in periods}
+        windows = {p: ((lo, as_of.value), (prev, lo), (prev, same)) for p, (prev, lo, _, same) in bounds.items()}
+        summed = iter(sums(m, [w for p in periods for w in windows[p]]))
+        for p in periods:
             chosen = goals[(goals["metric"] == m) & (goals["period"] == p)]
-            rep = points.reps.get_indexer(chosen["scope"])
             team = (chosen["scope"] == TEAM_SCOPE).to_numpy()
-            frame = chosen[["metric", "period", "scope", "target"]].assign(_lo=lo, _hi=hi)
-            for name, window in windows.items():
-                # Per rep, then the team total; a rep with no points (code -1) takes the 0 appended at the end.
-                per_rep = np.r_[points.per_rep(*window), 0.0]
-                frame[name] = np.where(team, points.total(*window), per_rep[rep])
+            frame = chosen[["metric", "period", "scope", "target"]].assign(_lo=bounds[p][1], _hi=bounds[p][2])
+            for name in _WINDOWS:
+                per_rep, total = next(summed)
+                frame[name] = np.where(team, total, per_rep.reindex(chosen["scope"], fill_value=0.0).to_numpy())
             rows.append(frame)
     if not rows:
         columns = ["metric", "period", "scope", "target", "_lo", "_hi", *_WINDOWS]
-        return _progress_figures(pd.DataFrame({c: [] for c in columns}), as_of_ts)
-    return _progress_figures(pd.concat(rows, ignore_index=True), as_of_ts)
+        return _progress_figures(pd.DataFrame({c: [] for c in columns}), as_of)
+    return _progress_figures(pd.concat(rows, ignore_index=True), as_of)
 
 
 def _progress_figures(f: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -43,6 +43,8 @@ TEAM_MEDIAN = "team_median"
 # The event types a salesperson's figures count (their codes index the counting arrays, in the contract's order).
 _TYPES = tuple(t for t in KNOWN_EVENT_TYPES if t.startswith(("email_", "meeting_")) or t == "call")
 _T = {t: i for i, t in enumerate(_TYPES)}
+#: The event types whose counts :func:`event_tallies` returns.
+TALLY_TYPES: tuple[str, ...] = _TYPES
 _IS_OUTBOUND = np.zeros(len(_TYPES) + 1, dtype=bool)  # indexed by type code; code -1 (other) hits the last
 _IS_OUTBOUND[[_T[t] for t in OUTBOUND_TYPES]] = True
 
@@ -110,20 +112,44 @@ class _Prepared:
         np.minimum.at(self.first_touch, lead[known], self.at[touch[known]])
 
 
-def _window(p: _Prepared, lo: int, hi: int) -> pd.DataFrame:
-    """Per-rep figures for ``[lo, hi)`` (nanoseconds), with the team and team-median rows."""
+def event_tallies(p: _Prepared, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """The event figures of ``[lo, hi)`` (nanoseconds) per rep slot of ``p.reps`` (the last slot: no one).
+
+    Keys: each of :data:`TALLY_TYPES` (events of that type), ``cold_calls``, ``call_seconds`` (summed
+    ``duration_s`` of calls that have one), ``timed_calls`` and ``activities`` (outbound events).
+    """
     n_reps, n_types = len(p.reps), len(_TYPES)
     size = n_reps + 1  # the last slot collects events attributed to no one
     w = (p.at >= lo) & (p.at < hi) & (p.type >= 0)
     rep = np.where(p.rep[w] >= 0, p.rep[w], n_reps)
     counts = np.bincount(rep * n_types + p.type[w], minlength=size * n_types).reshape(size, n_types)
-    cold = np.bincount(rep[p.cold[w]], minlength=size)
     is_call = p.type[w] == _T["call"]
     dur = p.duration[w]
     timed = is_call & ~np.isnan(dur)
-    call_time = np.bincount(rep[timed], weights=dur[timed], minlength=size)
-    timed_calls = np.bincount(rep[timed], minlength=size)
-    activities = np.bincount(rep[p.outbound[w]], minlength=size)
+    return {
+        **{t: counts[:, i] for i, t in enumerate(_TYPES)},
+        "cold_calls": np.bincount(rep[p.cold[w]], minlength=size),
+        "call_seconds": np.bincount(rep[timed], weights=dur[timed], minlength=size),
+        "timed_calls": np.bincount(rep[timed], minlength=size),
+        "activities": np.bincount(rep[p.outbound[w]], minlength=size),
+    }
+
+
+def _window(p: _Prepared, lo: int, hi: int) -> pd.DataFrame:
+    """Per-rep figures for ``[lo, hi)`` (nanoseconds), with the team and team-median rows."""
+    return window_figures(p, lo, hi, event_tallies(p, lo, hi))
+
+
+def window_figures(p, lo: int, hi: int, tallies: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per-rep figures for ``[lo, hi)`` from the window's event ``tallies`` and the leads' facts in ``p``.
+
+    ``p`` holds, per lead, ``owner`` (codes into ``p.reps``, -1: no one), ``created``, ``first_touch``,
+    ``closed`` (int64 ns; int64 max when none), ``won``, ``amount`` and ``closing_rep``. Both the pandas path
+    and the store's (:mod:`leadscore.store_analytics`) compute their figures here.
+    """
+    n_reps = len(p.reps)
+    size = n_reps + 1  # the last slot collects what counts for no one
+    counts = tallies
 
     closing_rep = np.where(p.closing_rep >= 0, p.closing_rep, n_reps)
     closed_here = (p.closed >= lo) & (p.closed < hi)
@@ -144,28 +170,25 @@ def _window(p: _Prepared, lo: int, hi: int) -> pd.DataFrame:
     open_in_window = (p.created < hi) & (p.closed >= lo)
     open_leads = np.bincount(owner[open_in_window], minlength=size)
 
-    def col(i: int) -> np.ndarray:
-        return counts[:, i]
-
     per_slot = {
-        "emails_sent": col(_T["email_sent"]),
-        "emails_opened": col(_T["email_opened"]),
-        "emails_replied": col(_T["email_replied"]),
-        "calls": col(_T["call"]),
-        "cold_calls": cold,
-        "_call_time": call_time,
-        "_timed_calls": timed_calls,
-        "meetings_scheduled": col(_T["meeting_scheduled"]),
-        "meetings_held": col(_T["meeting_held"]),
-        "meetings_rejected": col(_T["meeting_rejected"]),
-        "meetings_cancelled": col(_T["meeting_cancelled"]),
+        "emails_sent": counts["email_sent"],
+        "emails_opened": counts["email_opened"],
+        "emails_replied": counts["email_replied"],
+        "calls": counts["call"],
+        "cold_calls": counts["cold_calls"],
+        "_call_time": counts["call_seconds"],
+        "_timed_calls": counts["timed_calls"],
+        "meetings_scheduled": counts["meeting_scheduled"],
+        "meetings_held": counts["meeting_held"],
+        "meetings_rejected": counts["meeting_rejected"],
+        "meetings_cancelled": counts["meeting_cancelled"],
         "won": won,
         "lost": lost,
         "revenue": revenue,
         "new_leads": new_leads,
         "unanswered_leads": unanswered,
         "open_leads": open_leads,
-        "activities": activities,
+        "activities": counts["activities"],
     }
     reps = pd.DataFrame({k: v[:n_reps] for k, v in per_slot.items()})
     reps["median_first_response_h"] = median_response[:n_reps]
@@ -236,16 +259,30 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
         check_period(period)
         check_period_count(lo, hi, period)  # before any work: each period is computed on its own
     prepared = _Prepared(data, resolve_as_of(data, as_of))
+    return performance_table([(s, _window(prepared, a, b)) for s, a, b in performance_windows(lo, hi, period)])
+
+
+def performance_windows(lo: pd.Timestamp, hi: pd.Timestamp, period: str | None) -> list[tuple]:
+    """The windows :func:`rep_performance` reports on: ``(period_start, lo_ns, hi_ns)`` each.
+
+    One window ``(None, lo, hi)`` without a period; else one per period overlapping ``[lo, hi)``, cut to it
+    (at most :data:`MAX_PERIODS`, a ValueError naming the period otherwise).
+    """
     if period is None:
-        return _window(prepared, lo.value, hi.value)
+        return [(None, lo.value, hi.value)]
+    check_period(period)
+    check_period_count(lo, hi, period)
     starts = period_starts(lo, hi, period)
-    frames = []
-    for i, s in enumerate(starts):
-        p_lo = max(s, lo)
-        p_hi = min(starts[i + 1], hi) if i + 1 < len(starts) else hi
-        frame = _window(prepared, p_lo.value, p_hi.value)
-        frame.insert(0, "period_start", s)
-        frames.append(frame)
+    ends = [*starts[1:], hi]
+    return [(s, max(s, lo).value, min(e, hi).value) for s, e in zip(starts, ends, strict=True)]
+
+
+def performance_table(windows: list[tuple]) -> pd.DataFrame:
+    """The figures of each window (``(period_start, frame)`` pairs) as one table, ``period_start`` first when
+    the windows are periods."""
+    if len(windows) == 1 and windows[0][0] is None:
+        return windows[0][1]
+    frames = [frame.assign(period_start=s)[["period_start", *frame.columns]] for s, frame in windows]
     return pd.concat(frames, ignore_index=True)
 
 

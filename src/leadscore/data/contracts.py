@@ -41,6 +41,8 @@ CLOSING_EVENT_TYPES: tuple[str, ...] = ("won", "lost")
 STAGES: tuple[str, ...] = ("new", "contacted", "qualified", "proposal", "negotiation")
 # Subtype of a `call` event that marks it as a cold call.
 COLD_CALL_SUBTYPE = "cold"
+#: What a salesperson does to move a lead: a lead's first such event is its first response.
+OUTBOUND_EVENT_TYPES: tuple[str, ...] = ("email_sent", "call", "meeting_scheduled", "meeting_held")
 
 GOAL_METRICS: tuple[str, ...] = (
     "revenue",

@@ -15,6 +15,7 @@ import pandas as pd
 from leadscore.data.contracts import EVENTS, LEADS, ContractError, Problem
 from leadscore.store.bulk import Bulk, attributes_json, column_values, rows_of
 from leadscore.store.errors import EventConflict, EventConflictError
+from leadscore.store.read_model import advance_first_touches, reassigned_days, recount_days, staged_event_days
 from leadscore.store.tables import EVENT_CONTENT_COLUMNS
 
 LEAD_COLUMNS = ("lead_id", "created_at", "owner_id", "source")
@@ -44,6 +45,7 @@ def upsert_leads(bulk: Bulk, leads: pd.DataFrame, now: Any) -> dict[str, int]:
     content = ("created_at", "owner_id", "source", "attributes")
     assignments = ", ".join(f"{c} = excluded.{c}" for c in (*content, "updated_at"))
     changed = " OR ".join(f"leads.{c} {bulk.distinct} excluded.{c}" for c in content)
+    moved = reassigned_days(bulk.conn)  # before the write: the days whose counts follow a lead's old owner
     written = bulk.execute(
         "INSERT INTO leads (lead_id, created_at, owner_id, source, attributes, updated_at) "
         f"SELECT lead_id, created_at, owner_id, source, attributes, {bulk.placeholder} FROM staging_leads "
@@ -51,6 +53,7 @@ def upsert_leads(bulk: Bulk, leads: pd.DataFrame, now: Any) -> dict[str, int]:
         f"ON CONFLICT (lead_id) DO UPDATE SET {assignments} WHERE {changed}",
         [now],
     )
+    recount_days(bulk.conn, moved)
     created = len(frame) - existing
     updated = written - created
     return {"leads_created": created, "leads_updated": updated, "leads_unchanged": existing - updated}
@@ -107,4 +110,7 @@ def insert_events(bulk: Bulk, events: pd.DataFrame, raw_events: pd.DataFrame, no
                     for row in clashes
                 ]
             )
+    if inserted:  # the read model follows the stored events (see leadscore.store.read_model)
+        recount_days(bulk.conn, staged_event_days(bulk.conn))
+        advance_first_touches(bulk.conn)
     return {"events_inserted": inserted, "events_already_stored": already}

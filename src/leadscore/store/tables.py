@@ -69,6 +69,7 @@ class Lead(Base):
     """A lead: the relationship with a prospect, owned by a salesperson."""
 
     __tablename__ = "leads"
+    __table_args__ = (sa.Index("ix_leads_created_at", "created_at"),)
 
     lead_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
     created_at: Mapped[datetime]
@@ -76,6 +77,11 @@ class Lead(Base):
     source: Mapped[str | None] = mapped_column(sa.String, index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime]
+
+
+#: The events the funnel reads (the condition of the partial index ``ix_events_funnel``, written as queries
+#: must repeat it for SQLite to use the index).
+FUNNEL_CONDITION = "type IN ('stage_changed', 'won', 'lost')"
 
 
 class Event(Base):
@@ -92,6 +98,29 @@ class Event(Base):
             "at",
             sqlite_where=sa.text("type IN ('won', 'lost')"),
             postgresql_where=sa.text("type IN ('won', 'lost')"),
+        ),
+        # Closings by time, for "first closings in a window" (deals won and lost in a period) from the index alone.
+        sa.Index(
+            "ix_events_closing_at",
+            "at",
+            "lead_id",
+            "event_id",
+            "amount",
+            "rep_id",
+            sqlite_where=sa.text("type IN ('won', 'lost')"),
+            postgresql_where=sa.text("type IN ('won', 'lost')"),
+        ),
+        # What the funnel reads of a cohort's leads: their stage changes and closings, from the index alone.
+        sa.Index(
+            "ix_events_funnel",
+            "lead_id",
+            "at",
+            "event_id",
+            "type",
+            "stage",
+            "amount",
+            sqlite_where=sa.text(FUNNEL_CONDITION),
+            postgresql_where=sa.text(FUNNEL_CONDITION),
         ),
     )
 
@@ -153,11 +182,47 @@ class ScoreRecord(Base):
     reasons: Mapped[dict[str, Any] | None]
 
 
+class EventDay(Base):
+    """The read model of activity: events counted per UTC day, type and the salesperson they count for.
+
+    ``rep_id`` is the event's own rep, else its lead's owner (None: no one). Maintained on every ingest by
+    :mod:`leadscore.store.read_model` (a touched day is recounted from its events), so summing rows over whole
+    days equals counting the events.
+    """
+
+    __tablename__ = "event_days"
+    __table_args__ = (sa.Index("ix_event_days_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    day: Mapped[datetime]
+    type: Mapped[str] = mapped_column(sa.String)
+    rep_id: Mapped[str | None] = mapped_column(sa.String)
+    events: Mapped[int] = mapped_column(sa.BigInteger)
+    cold_calls: Mapped[int] = mapped_column(sa.BigInteger)
+    timed_calls: Mapped[int] = mapped_column(sa.BigInteger)
+    call_seconds: Mapped[float] = mapped_column(sa.Float)
+
+
+class LeadFirstTouch(Base):
+    """Each lead's first outbound event (email sent, call, meeting scheduled or held): its first response.
+
+    Events are only ever added, so the first touch only moves earlier; kept on ingest by
+    :mod:`leadscore.store.read_model`.
+    """
+
+    __tablename__ = "lead_first_touch"
+
+    lead_id: Mapped[str] = mapped_column(sa.ForeignKey("leads.lead_id"), primary_key=True)
+    at: Mapped[datetime]
+
+
 leads_table: sa.Table = Lead.__table__  # type: ignore[assignment]
 events_table: sa.Table = Event.__table__  # type: ignore[assignment]
 goals_table: sa.Table = Goal.__table__  # type: ignore[assignment]
 expenses_table: sa.Table = Expense.__table__  # type: ignore[assignment]
 score_history_table: sa.Table = ScoreRecord.__table__  # type: ignore[assignment]
+event_days_table: sa.Table = EventDay.__table__  # type: ignore[assignment]
+first_touch_table: sa.Table = LeadFirstTouch.__table__  # type: ignore[assignment]
 
 #: The event columns that make up an event's content (what a retry must repeat exactly).
 EVENT_CONTENT_COLUMNS: tuple[str, ...] = (

@@ -1,0 +1,301 @@
+"""The funnel, salesperson performance and goal progress of the stored data, answered by the database.
+
+Each function takes a :class:`~leadscore.store.Repository` and the parameters of its pandas twin in
+:mod:`leadscore.analytics`, and returns the same table. The database does the counting (the read model of
+events per day, indexes on leads and closings) and sends back only what the question needs: per-window and
+per-rep sums, one row per lead created in the asked range, and the cohort's stage changes. The figures are
+then finished by the very code the pandas path uses (rates, medians, the team rows), so the two cannot drift.
+
+Where a figure is a median or a percentile (time in stage, cycle time, first response), the database sends the
+per-lead values it is taken over, not the events behind them: a quantile is not an aggregate SQLite has, and
+taking it in numpy keeps it bit for bit the pandas one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from leadscore.analytics._common import check_group_by
+from leadscore.analytics.actuals import EVENT_METRICS, Points, check_metric
+from leadscore.analytics.funnel import funnel as pandas_funnel
+from leadscore.analytics.funnel import funnel_summary as pandas_funnel_summary
+from leadscore.analytics.goals import progress
+from leadscore.analytics.performance import TALLY_TYPES, performance_table, performance_windows, window_figures
+from leadscore.analytics.periods import check_period, check_range, utc
+from leadscore.data.contracts import EVENTS, LEADS, OUTBOUND_EVENT_TYPES, CrmData
+from leadscore.store import Repository
+from leadscore.store.bulk import Bulk
+from leadscore.store_analytics import queries as q
+
+_NEVER = np.iinfo(np.int64).max
+_GROUPS_BY_COLUMN = {"owner": "owner_id", "source": "source"}
+
+
+# ------------------------------------------------------------------------------------------------- defaults
+
+
+def _range(conn: Connection, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` with the pandas path's defaults, from the store's first and last moments."""
+    if start is None or end is None:
+        span = q.extent(conn)
+        if span is None:
+            raise ValueError("the data set is empty: give start and end explicitly")
+        if start is None:
+            start = pd.Timestamp(span[0], unit="ns", tz="UTC").floor("D")
+        if end is None:
+            end = pd.Timestamp(span[1], unit="ns", tz="UTC").floor("D") + pd.Timedelta(days=1)
+    return check_range(start, end)
+
+
+def _as_of(conn: Connection, as_of) -> pd.Timestamp:
+    """The moment figures are computed at: by default just after the store's last event or lead."""
+    if as_of is not None:
+        return utc(as_of, "as_of")
+    span = q.extent(conn)
+    if span is None:
+        raise ValueError("the data set is empty: give as_of explicitly")
+    return pd.Timestamp(span[1] + 1, unit="ns", tz="UTC")
+
+
+# ------------------------------------------------------------------------------------------------- funnel
+
+
+def funnel(
+    repo: Repository,
+    start=None,
+    end=None,
+    *,
+    group_by: str | None = None,
+    period: str = "month",
+    as_of=None,
+    summary: bool = False,
+) -> pd.DataFrame:
+    """:func:`leadscore.analytics.funnel` (or, with ``summary``, :func:`~leadscore.analytics.funnel_summary`)
+    of the stored data.
+
+    The database selects the cohort (leads created in ``[start, end)``) and its stage changes and closings from
+    indexes; the stage flow is then computed by the pandas function on those rows alone, which are all it reads.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(
+    ...     leads=pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-01-02"]}),
+    ...     events=pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-05"], "type": ["won"],
+    ...                          "amount": [100.0]}))
+    >>> funnel(repo, summary=True)[["leads", "won", "win_rate"]].to_dict("records")
+    [{'leads': 2, 'won': 1, 'win_rate': 1.0}]
+    """
+    check_period(period)
+    with repo.engine.connect() as conn:
+        lo, hi = _range(conn, start, end)
+        as_of_ts = _as_of(conn, as_of)
+        attribute = _attribute(conn, group_by)
+        leads, events = q.cohort(conn, lo.value, hi.value, as_of_ts.value, attribute)
+        data = _cohort_data(conn, leads, events, attribute)
+    function = pandas_funnel_summary if summary else pandas_funnel
+    return function(data, lo, hi, group_by=group_by, period=period, as_of=as_of_ts)
+
+
+def _attribute(conn: Connection, group_by: str | None) -> str | None:
+    """The lead attribute ``group_by`` names (None for no grouping, period, owner or source); a ValueError
+    listing the choices when no stored lead has it."""
+    if group_by in (None, "period", *_GROUPS_BY_COLUMN):
+        return None
+    if not q.has_attribute(conn, group_by):
+        names = q.attribute_names(conn)
+        check_group_by(pd.DataFrame(columns=["lead_id", "created_at", "owner_id", "source", *names]), group_by)
+    return group_by
+
+
+def _cohort_data(conn: Connection, leads: pd.DataFrame, events: pd.DataFrame, attribute: str | None) -> CrmData:
+    """The cohort's rows as a data set typed as the store's full read types it."""
+    bulk = Bulk.for_connection(conn)
+    lead_frame = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"].astype("str"),
+            "created_at": bulk.timestamps_from(leads["created_at"]),
+            "owner_id": leads["owner_id"].astype("str"),
+            "source": leads["source"].astype("str"),
+        }
+    )
+    if attribute:
+        values = pd.Series(leads["attribute"].tolist(), index=lead_frame.index, dtype=None)
+        if pd.api.types.infer_dtype(values, skipna=True) == "string":
+            values = values.astype("str")
+        lead_frame[attribute] = values
+    event_frame = pd.DataFrame(index=events.index)
+    for column in EVENTS.columns:
+        name = column.name
+        if name not in events.columns:
+            kind = {"timestamp": "datetime64[ns, UTC]", "float": "float64"}.get(column.kind, "str")
+            event_frame[name] = pd.Series(pd.NA if kind == "str" else None, index=events.index, dtype=kind)
+        elif column.kind == "timestamp":
+            event_frame[name] = bulk.timestamps_from(events[name])
+        elif column.kind == "float":
+            event_frame[name] = pd.to_numeric(events[name]).astype("float64")
+        else:
+            event_frame[name] = events[name].astype("str")
+    assert set(LEADS.names) <= set(lead_frame.columns)
+    return CrmData(leads=lead_frame, events=event_frame)
+
+
+# ------------------------------------------------------------------------------------------------- performance
+
+
+class _LeadFacts:
+    """What :func:`leadscore.analytics.performance.window_figures` reads of the leads, as the store gives it."""
+
+    def __init__(self, facts: pd.DataFrame, closings: pd.DataFrame, tallied_reps: pd.Series):
+        # Leads closed in the range but created after it (possible only in odd data) still count their closing.
+        late = closings[~closings["lead_id"].isin(facts["lead_id"])]
+        lead_ids = pd.Index(np.r_[facts["lead_id"].to_numpy(), late["lead_id"].to_numpy()])
+        owners = pd.Series(np.r_[facts["owner_id"].to_numpy(), np.full(len(late), None)], dtype=object)
+        names = pd.concat([owners, closings["rep_id"], tallied_reps]).dropna().unique()
+        self.reps = pd.Index(sorted(names), dtype=object)
+        self.owner = self.reps.get_indexer(owners)
+        n_late = len(late)
+        self.created = np.r_[facts["created"].to_numpy(dtype=np.int64), np.full(n_late, _NEVER)]
+        self.first_touch = np.r_[facts["first_touch"].to_numpy(dtype=np.int64), np.full(n_late, _NEVER)]
+        self.closed = np.r_[facts["closed"].to_numpy(dtype=np.int64), np.full(n_late, _NEVER)]
+        self.won = np.zeros(len(lead_ids), dtype=bool)
+        self.amount = np.zeros(len(lead_ids))
+        self.closing_rep = self.owner.copy()
+        pos = lead_ids.get_indexer(closings["lead_id"])
+        self.closed[pos] = closings["closed_at"].to_numpy(dtype=np.int64)
+        self.won[pos] = closings["won"].to_numpy()
+        self.amount[pos] = np.nan_to_num(closings["amount"].to_numpy(dtype="float64"))
+        self.closing_rep[pos] = self.reps.get_indexer(closings["rep_id"])
+
+
+def _slots(tallies: pd.DataFrame, reps: pd.Index) -> dict[str, np.ndarray]:
+    """One window's tallies as the per-rep-slot arrays :func:`window_figures` takes (last slot: no one)."""
+    size = len(reps) + 1
+    code = reps.get_indexer(tallies["rep_id"])
+    slot = np.where(code >= 0, code, len(reps))
+    out: dict[str, np.ndarray] = {}
+    for t in TALLY_TYPES:
+        mine = (tallies["type"] == t).to_numpy()
+        out[t] = np.bincount(slot[mine], weights=tallies["events"].to_numpy()[mine], minlength=size).astype(np.int64)
+    calls = (tallies["type"] == "call").to_numpy()
+    for name in ("cold_calls", "timed_calls"):
+        out[name] = np.bincount(slot[calls], weights=tallies[name].to_numpy()[calls], minlength=size).astype(np.int64)
+    out["call_seconds"] = np.bincount(slot[calls], weights=tallies["call_seconds"].to_numpy()[calls], minlength=size)
+    out["activities"] = sum(out[t] for t in OUTBOUND_EVENT_TYPES)
+    return out
+
+
+def rep_performance(repo: Repository, start=None, end=None, *, period: str | None = None, as_of=None) -> pd.DataFrame:
+    """:func:`leadscore.analytics.rep_performance` of the stored data.
+
+    Event figures are sums of the read model over the window's whole days plus the events of its partial days;
+    deals are the first closings in the window; new, open and unanswered leads and first-response times come
+    from one row per lead created before the window's end (its creation, first touch and first closing).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(
+    ...     leads=pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"], "owner_id": ["ann"]}),
+    ...     events=pd.DataFrame({"event_id": ["1", "2"], "lead_id": ["a", "a"],
+    ...                          "at": ["2024-01-01 02:00", "2024-01-02"], "type": ["email_sent", "email_opened"]}))
+    >>> perf = rep_performance(repo).set_index("rep_id")
+    >>> perf.loc["ann", ["emails_sent", "open_rate", "median_first_response_h"]].tolist()
+    [1.0, 1.0, 2.0]
+    """
+    with repo.engine.connect() as conn:
+        lo, hi = _range(conn, start, end)
+        as_of_ts = _as_of(conn, as_of)
+        windows = performance_windows(lo, hi, period)
+        spans = [(a, b) for _, a, b in windows]
+        tallies = q.tallies(conn, spans)
+        facts = q.lead_facts(conn, hi.value, as_of_ts.value)
+        closings = q.first_closings(conn, lo.value, min(hi.value, as_of_ts.value))
+    leads = _LeadFacts(facts, closings, tallies["rep_id"])
+    by_window = dict(iter(tallies.groupby("window")))
+    empty = tallies.iloc[:0]
+    frames = [
+        (s, window_figures(leads, a, b, _slots(by_window.get(i, empty), leads.reps)))
+        for i, (s, a, b) in enumerate(windows)
+    ]
+    return performance_table(frames)
+
+
+# ------------------------------------------------------------------------------------------------- goals
+
+
+def goal_progress(
+    repo: Repository, as_of=None, *, scope: str | None = None, metric: str | None = None, period: str | None = None
+) -> pd.DataFrame:
+    """:func:`leadscore.analytics.goal_progress` of the stored data and goals.
+
+    Each metric is summed by the database over the few windows progress needs (this period to date, the last
+    period, the last period to the same point): event counts from the read model, deals from the first closings
+    in the windows, new leads and expenses from their indexed times.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(leads=pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
+    ...                 events=pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"],
+    ...                                      "type": ["call"]}))
+    >>> _ = repo.upsert_goals(pd.DataFrame({"metric": ["calls"], "period": ["week"], "target": [7.0],
+    ...                                     "start": ["2024-01-01"]}))
+    >>> goal_progress(repo, as_of="2024-01-03")[["actual", "status"]].to_dict("records")
+    [{'actual': 1.0, 'status': 'behind'}]
+    """
+    goals = repo.load_goals()
+    with repo.engine.connect() as conn:
+        as_of_ts = _as_of(conn, as_of)
+
+        def sums(m: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
+            return _metric_sums(conn, check_metric(m), windows)
+
+        return progress(goals, as_of_ts, sums, scope=scope, metric=metric, period=period)
+
+
+def _metric_sums(conn: Connection, metric: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
+    """Per window: the metric summed per rep (a Series by rep id) and for the team."""
+    if metric in EVENT_METRICS:
+        tallies = q.tallies(conn, windows)
+        mine = tallies[tallies["type"] == EVENT_METRICS[metric]]
+        out = []
+        for i in range(len(windows)):
+            rows = mine[mine["window"] == i]
+            per_rep = rows.dropna(subset=["rep_id"]).groupby("rep_id")["events"].sum()
+            out.append((per_rep.astype("float64"), float(rows["events"].sum())))
+        return out
+    lo, hi = min(a for a, _ in windows), max(b for _, b in windows)
+    points = _points(conn, metric, lo, hi)
+    return [(pd.Series(points.per_rep(a, b), index=points.reps), points.total(a, b)) for a, b in windows]
+
+
+def _points(conn: Connection, metric: str, lo: int, hi: int) -> Points:
+    """The metric's points in ``[lo, hi)``, as :func:`leadscore.analytics.actuals.metric_points` makes them."""
+    if metric in ("revenue", "conversions"):
+        closings = q.first_closings(conn, lo, hi)
+        won = closings[closings["won"]]
+        at, reps_of = won["closed_at"].to_numpy(dtype=np.int64), won["rep_id"]
+        amount = np.nan_to_num(won["amount"].to_numpy()) if metric == "revenue" else np.ones(len(won))
+    elif metric == "expenses":
+        spent = q.expenses_between(conn, lo, hi)
+        at, reps_of, amount = spent["at"].to_numpy(dtype=np.int64), spent["rep_id"], spent["amount"].to_numpy()
+    else:  # new_leads
+        created = q.created_leads(conn, lo, hi)
+        at, reps_of, amount = created["created"].to_numpy(dtype=np.int64), created["owner_id"], np.ones(len(created))
+    reps = pd.Index(sorted(reps_of.dropna().unique()), dtype=object)
+    return Points(at=at, amount=np.asarray(amount, dtype="float64"), rep=reps.get_indexer(reps_of), reps=reps)

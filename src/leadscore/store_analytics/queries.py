@@ -1,0 +1,309 @@
+"""The SQL behind the store's analytics: each query reads only what one question needs, through an index.
+
+Every statement is SQLAlchemy Core, the same on SQLite and PostgreSQL. Times cross the boundary as int64
+nanoseconds on the Python side (what :mod:`leadscore.analytics` computes with) and as stored timestamps in SQL:
+the store keeps microseconds, so a bound ``t`` of ``at >= t`` or ``at < t`` is rounded *up* to the microsecond,
+which selects exactly the stored rows the nanosecond bound selects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from leadscore.analytics.performance import TALLY_TYPES
+from leadscore.data.contracts import CLOSING_EVENT_TYPES
+from leadscore.data.times import DAY_NS
+from leadscore.store.bulk import Bulk
+from leadscore.store.read_model import attributed_rep
+from leadscore.store.tables import (
+    FUNNEL_CONDITION,
+    UTCDateTime,
+    event_days_table,
+    events_table,
+    expenses_table,
+    first_touch_table,
+    leads_table,
+)
+
+#: The figures counted per (window, type, rep): the columns of ``event_days``.
+TALLY_COLUMNS = ("events", "cold_calls", "timed_calls", "call_seconds")
+# Written as the partial index ix_events_closing's condition (on the alias ``c``), so that SQLite uses it.
+_CLOSING_ALIAS = sa.text("c.type IN ({})".format(", ".join(f"'{t}'" for t in CLOSING_EVENT_TYPES)))
+_NEVER = np.iinfo(np.int64).max
+
+
+class stored_time(FunctionElement):  # noqa: N801 - a SQL function, named as SQL names them
+    """SQL: a stored timestamp as the driver gives it fastest (SQLite: its text; PostgreSQL: epoch microseconds),
+    for :meth:`~leadscore.store.bulk.Bulk.timestamps_from` to convert a whole column at once."""
+
+    type = sa.types.NullType()
+    inherit_cache = True
+
+
+@compiles(stored_time, "sqlite")
+def _stored_time_sqlite(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(stored_time, "postgresql")
+def _stored_time_postgresql(element, compiler, **kw):
+    return f"(extract(epoch from {compiler.process(element.clauses, **kw)}) * 1000000)::bigint"
+
+
+def fetch(conn: Connection, stmt: sa.Executable) -> list[tuple]:
+    """The rows of ``stmt`` as the driver's plain tuples (SQLAlchemy's Row objects cost more than the query
+    when pandas builds a frame of 100,000 of them). Columns are read raw: times through :class:`stored_time`."""
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def bound(ns: int) -> datetime:
+    """An int64-nanosecond bound as the stored timestamp that selects the same rows (rounded up to the µs)."""
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").ceil("us").to_pydatetime()
+
+
+def times(conn: Connection, values: Sequence) -> np.ndarray:
+    """Stored times read with :class:`stored_time` as int64 nanoseconds (missing: int64 max)."""
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    parsed = Bulk.for_connection(conn).timestamps_from(pd.Series(list(values), dtype=object))
+    ns = parsed.array.asi8.copy()
+    ns[parsed.isna().to_numpy()] = _NEVER
+    return ns
+
+
+def extent(conn: Connection) -> tuple[int, int] | None:
+    """(first, last) moment the store knows, in ns: its earliest and latest lead creation or event; None if empty.
+
+    Four index probes (``ix_leads_created_at``, ``ix_events_at``).
+    """
+    e, leads = events_table, leads_table
+    row = conn.execute(
+        sa.select(
+            stored_time(sa.select(sa.func.min(leads.c.created_at)).scalar_subquery()),
+            stored_time(sa.select(sa.func.min(e.c.at)).scalar_subquery()),
+            stored_time(sa.select(sa.func.max(leads.c.created_at)).scalar_subquery()),
+            stored_time(sa.select(sa.func.max(e.c.at)).scalar_subquery()),
+        )
+    ).one()
+    known = [t for t in times(conn, list(row)) if t != _NEVER]
+    if not known:
+        return None
+    first = min(times(conn, [v for v in row[:2] if v is not None]))
+    last = max(times(conn, [v for v in row[2:] if v is not None]))
+    return int(first), int(last)
+
+
+def _windows_cte(rows: list[tuple[int, int, int]], name: str) -> sa.CTE:
+    values = sa.values(
+        sa.column("idx", sa.Integer), sa.column("lo", UTCDateTime()), sa.column("hi", UTCDateTime()), name=name
+    )
+    return values.data([(i, bound(lo), bound(hi)) for i, lo, hi in rows]).cte(name)
+
+
+def tallies(conn: Connection, windows: Sequence[tuple[int, int]]) -> pd.DataFrame:
+    """Events of :data:`TALLY_TYPES` per window, type and rep (``rep_id`` None: no one), with cold calls, timed
+    calls and call seconds.
+
+    Whole days come from the read model ``event_days``, the partial days at a window's edges from the events
+    (``ix_events_at``): the cost is the number of days asked about plus two days of events per window.
+    """
+    whole, edges = [], []
+    for i, (lo, hi) in enumerate(windows):
+        first_day, last_day = -(-lo // DAY_NS) * DAY_NS, hi // DAY_NS * DAY_NS
+        if first_day >= last_day:
+            edges.append((i, lo, hi))
+            continue
+        whole.append((i, first_day, last_day))
+        edges += [(i, a, b) for a, b in ((lo, first_day), (last_day, hi)) if a < b]
+    parts = []
+    if whole:
+        w, d = _windows_cte(whole, "whole"), event_days_table
+        sums = [sa.func.sum(d.c[c]).label(c) for c in TALLY_COLUMNS]
+        parts.append(
+            sa.select(w.c.idx, d.c.type, d.c.rep_id, *sums)
+            .select_from(w.join(d, sa.and_(d.c.day >= w.c.lo, d.c.day < w.c.hi)))
+            .where(d.c.type.in_(TALLY_TYPES))
+            .group_by(w.c.idx, d.c.type, d.c.rep_id)
+        )
+    if edges:
+        w, e, leads = _windows_cte(edges, "edge"), events_table, leads_table
+        is_call = e.c.type == "call"
+        rep = attributed_rep(e, leads)
+        parts.append(
+            sa.select(
+                w.c.idx,
+                e.c.type,
+                rep.label("rep_id"),
+                sa.func.count().label("events"),
+                sa.func.sum(sa.case((sa.and_(is_call, e.c.subtype == "cold"), 1), else_=0)).label("cold_calls"),
+                sa.func.sum(sa.case((sa.and_(is_call, e.c.duration_s.is_not(None)), 1), else_=0)).label("timed_calls"),
+                sa.func.coalesce(sa.func.sum(sa.case((is_call, e.c.duration_s))), 0.0).label("call_seconds"),
+            )
+            .select_from(
+                w.join(e, sa.and_(e.c.at >= w.c.lo, e.c.at < w.c.hi)).join(leads, leads.c.lead_id == e.c.lead_id)
+            )
+            .where(e.c.type.in_(TALLY_TYPES))
+            .group_by(w.c.idx, e.c.type, rep)
+        )
+    rows = [r for part in parts for r in fetch(conn, part)]
+    frame = pd.DataFrame.from_records(rows, columns=["window", "type", "rep_id", *TALLY_COLUMNS])
+    return frame.astype({"window": "int64", **{c: "float64" for c in TALLY_COLUMNS}})
+
+
+def first_closings(conn: Connection, lo: int, hi: int) -> pd.DataFrame:
+    """Leads whose first ``won``/``lost`` event falls in ``[lo, hi)`` (ns), with that event.
+
+    The first is the earliest, then the smallest ``event_id`` (as the pandas path orders the events). Columns
+    ``lead_id``, ``closed_at`` (ns), ``won``, ``amount``, ``rep_id`` (the event's, else the owner's), ordered by
+    ``closed_at`` then ``lead_id``. Reads the closings in the range and one index probe per closing.
+    """
+    c, earlier, leads = events_table.alias("c"), events_table.alias("earlier"), leads_table
+    before = sa.or_(earlier.c.at < c.c.at, sa.and_(earlier.c.at == c.c.at, earlier.c.event_id < c.c.event_id))
+    has_earlier = (
+        sa.select(sa.literal(1))
+        .where(earlier.c.lead_id == c.c.lead_id, sa.text(_CLOSING_ALIAS.text.replace("c.", "earlier.")), before)
+        .exists()
+    )
+    stmt = (
+        sa.select(
+            c.c.lead_id, stored_time(c.c.at), c.c.type, c.c.amount, sa.func.coalesce(c.c.rep_id, leads.c.owner_id)
+        )
+        .select_from(c.join(leads, leads.c.lead_id == c.c.lead_id))
+        .where(_CLOSING_ALIAS, c.c.at >= bound(lo), c.c.at < bound(hi), ~has_earlier)
+        .order_by(c.c.at, c.c.lead_id, c.c.event_id)
+    )
+    rows = fetch(conn, stmt)
+    frame = pd.DataFrame.from_records(rows, columns=["lead_id", "closed_at", "type", "amount", "rep_id"])
+    return pd.DataFrame(
+        {
+            "lead_id": frame["lead_id"].astype(object),
+            "closed_at": times(conn, frame["closed_at"]),
+            "won": (frame["type"] == "won").to_numpy(dtype=bool),
+            "amount": pd.to_numeric(frame["amount"]).to_numpy(dtype="float64"),
+            "rep_id": frame["rep_id"].astype(object),
+        }
+    )
+
+
+def lead_facts(conn: Connection, created_before: int, as_of: int) -> pd.DataFrame:
+    """Per lead created before ``created_before`` (ns): ``owner_id``, ``created``, ``first_touch`` and ``closed``
+    (its first closing), the last two before ``as_of`` only (int64 max otherwise), in ns, ordered by lead.
+
+    One row per lead from ``ix_leads_created_at``, its first touch from the read model and its first closing
+    by one probe of ``ix_events_closing``: events are not read.
+    """
+    leads, touch, c = leads_table, first_touch_table, events_table.alias("c")
+    closed = sa.select(sa.func.min(c.c.at)).where(c.c.lead_id == leads.c.lead_id, _CLOSING_ALIAS).scalar_subquery()
+    stmt = (
+        sa.select(
+            leads.c.lead_id,
+            leads.c.owner_id,
+            stored_time(leads.c.created_at),
+            stored_time(touch.c.at),
+            stored_time(closed),
+        )
+        .select_from(leads.outerjoin(touch, touch.c.lead_id == leads.c.lead_id))
+        .where(leads.c.created_at < bound(created_before))
+        .order_by(leads.c.lead_id)
+    )
+    rows = fetch(conn, stmt)
+    frame = pd.DataFrame.from_records(rows, columns=["lead_id", "owner_id", "created", "first_touch", "closed"])
+    out = pd.DataFrame({"lead_id": frame["lead_id"].astype(object), "owner_id": frame["owner_id"].astype(object)})
+    for column in ("created", "first_touch", "closed"):
+        ns = times(conn, frame[column])
+        out[column] = ns if column == "created" else np.where(ns < as_of, ns, _NEVER)
+    return out
+
+
+def created_leads(conn: Connection, lo: int, hi: int) -> pd.DataFrame:
+    """``owner_id`` and ``created`` (ns) of the leads created in ``[lo, hi)``, by ``ix_leads_created_at``."""
+    leads = leads_table
+    stmt = (
+        sa.select(leads.c.owner_id, stored_time(leads.c.created_at))
+        .where(leads.c.created_at >= bound(lo), leads.c.created_at < bound(hi))
+        .order_by(leads.c.lead_id)
+    )
+    rows = fetch(conn, stmt)
+    frame = pd.DataFrame.from_records(rows, columns=["owner_id", "created"])
+    return pd.DataFrame({"owner_id": frame["owner_id"].astype(object), "created": times(conn, frame["created"])})
+
+
+def expenses_between(conn: Connection, lo: int, hi: int) -> pd.DataFrame:
+    """``at`` (ns), ``amount`` and ``rep_id`` of the expenses in ``[lo, hi)``, in stored order (at, id)."""
+    x = expenses_table
+    stmt = (
+        sa.select(stored_time(x.c.at), x.c.amount, x.c.rep_id)
+        .where(x.c.at >= bound(lo), x.c.at < bound(hi))
+        .order_by(x.c.at, x.c.id)
+    )
+    rows = fetch(conn, stmt)
+    frame = pd.DataFrame.from_records(rows, columns=["at", "amount", "rep_id"])
+    return pd.DataFrame(
+        {
+            "at": times(conn, frame["at"]),
+            "amount": pd.to_numeric(frame["amount"]).to_numpy(dtype="float64"),
+            "rep_id": frame["rep_id"].astype(object),
+        }
+    )
+
+
+def cohort(conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The funnel's rows of the leads created in ``[lo, hi)`` before ``as_of``: the leads (with ``attribute``
+    as a column when given) and their stage changes and closings before ``as_of``, in stored order.
+
+    Both come from indexes (``ix_leads_created_at``, then ``ix_events_funnel`` per lead): the funnel reads no
+    other event.
+    """
+    leads, e = leads_table, events_table
+    created = sa.and_(
+        leads.c.created_at >= bound(lo), leads.c.created_at < bound(hi), leads.c.created_at < bound(as_of)
+    )
+    # Read as JSON text on both databases and parsed here, so a value comes back typed as the full read types it.
+    extra = [sa.cast(leads.c.attributes[attribute], sa.Text).label("attribute")] if attribute else []
+    lead_rows = fetch(
+        conn,
+        sa.select(leads.c.lead_id, stored_time(leads.c.created_at), leads.c.owner_id, leads.c.source, *extra)
+        .where(created)
+        .order_by(leads.c.lead_id),
+    )
+    event_rows = fetch(
+        conn,
+        sa.select(e.c.event_id, e.c.lead_id, stored_time(e.c.at), e.c.type, e.c.stage, e.c.amount)
+        .select_from(leads.join(e, e.c.lead_id == leads.c.lead_id))
+        .where(created, sa.text(f"events.{FUNNEL_CONDITION}"), e.c.at < bound(as_of))
+        .order_by(e.c.lead_id, e.c.at, e.c.event_id),
+    )
+    columns = ["lead_id", "created_at", "owner_id", "source", *(["attribute"] if attribute else [])]
+    lead_frame = pd.DataFrame.from_records(lead_rows, columns=columns)
+    if attribute:
+        lead_frame["attribute"] = [None if v is None else json.loads(v) for v in lead_frame["attribute"]]
+    events = pd.DataFrame.from_records(event_rows, columns=["event_id", "lead_id", "at", "type", "stage", "amount"])
+    return lead_frame, events
+
+
+def has_attribute(conn: Connection, name: str) -> bool:
+    """Whether any stored lead has the attribute ``name``."""
+    leads = leads_table
+    stmt = sa.select(sa.literal(1)).where(leads.c.attributes[name].as_string().is_not(None)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def attribute_names(conn: Connection) -> list[str]:
+    """Every attribute name a stored lead has (a scan of the leads: for error messages only)."""
+    names: set[str] = set()
+    for (attributes,) in conn.execute(sa.select(leads_table.c.attributes)):
+        names.update(attributes or {})
+    return sorted(names)
