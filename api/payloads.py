@@ -35,15 +35,23 @@ def rows_frame(rows: Sequence[BaseModel], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: [getattr(r, c) for r in rows] for c in columns}, columns=columns)
 
 
-def leads_frame(leads: list[LeadIn]) -> pd.DataFrame | None:
-    """Leads as a frame of the leads contract: attributes become extra columns."""
+def leads_frame(leads: list[LeadIn], attributes: Sequence[str] = ()) -> pd.DataFrame | None:
+    """Leads as a frame of the leads contract, with the named ``attributes`` (a model's selection) as extra
+    columns: never a column for every attribute name the leads carry, so a batch of sparse custom fields costs
+    leads x selection, not leads x every name sent."""
     if not leads:
         return None
     frame = rows_frame(leads, LEADS.names)
-    if any(lead.attributes for lead in leads):
-        extras = pd.DataFrame([lead.attributes for lead in leads], index=frame.index)
-        frame = pd.concat([frame, extras], axis=1)
+    for name in attributes:
+        values = [lead.attributes.get(name) for lead in leads]
+        if any(v is not None for v in values):  # one no lead carries is reported missing, not made up
+            frame[name] = values
     return frame
+
+
+def lead_attributes(leads: list[LeadIn]) -> list[dict[str, Any]] | None:
+    """Each lead's attributes as sent, for the store (which keeps them as one JSON object per lead)."""
+    return [lead.attributes for lead in leads] if leads else None
 
 
 def events_frame(events: list[EventIn]) -> pd.DataFrame | None:

@@ -63,7 +63,25 @@ def _text_timestamp(value: object) -> object:
     raise ValueError("a timestamp must be an ISO 8601 string, e.g. '2024-03-01T09:30:00Z'")
 
 
+#: Attributes one lead may carry, and the longest attribute name and text value: what one lead can cost.
+MAX_ATTRIBUTES_PER_LEAD = 100
+MAX_ATTRIBUTE_NAME = 200
+MAX_ATTRIBUTE_TEXT = 2000
+
+
+def _few_attributes(attributes: object) -> object:
+    # Checked before any key or value is validated: a lead with 100,000 keys costs a len(), not 100,000 checks.
+    if isinstance(attributes, dict) and len(attributes) > MAX_ATTRIBUTES_PER_LEAD:
+        raise ValueError(
+            f"{len(attributes)} attributes on one lead; the limit is {MAX_ATTRIBUTES_PER_LEAD} per lead "
+            "(the model uses a few of them: send the fields that matter)"
+        )
+    return attributes
+
+
 def _not_canonical(attributes: dict[str, object]) -> dict[str, object]:
+    # Any other name is stored and used as it is (features name it attr_{name}): these four are the lead's own
+    # fields, and one name must not mean two things.
     clash = sorted(set(attributes) & set(LEADS.names))
     if clash:
         raise ValueError(f"attribute name(s) {clash} are lead fields: send them as fields of the lead")
@@ -81,8 +99,11 @@ Timestamp = Annotated[
 ]
 # Strict numbers: a JSON number (integer or not), never a boolean or a numeric string.
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+AttributeName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ATTRIBUTE_NAME), AfterValidator(_storable_text)
+]
 AttributeValue = (
-    Annotated[str, StringConstraints(max_length=2000), AfterValidator(_storable_text)]
+    Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_TEXT), AfterValidator(_storable_text)]
     | Annotated[float, Field(allow_inf_nan=False, strict=True)]
     | bool
     | None
@@ -115,10 +136,14 @@ class LeadIn(BaseModel):
     created_at: Timestamp = Field(description="When the relationship started (ISO 8601; UTC if no offset).")
     owner_id: Name | None = Field(None, description="The salesperson who owns the lead.")
     source: Name | None = Field(None, description="Where the lead came from (web, referral, event, ...).")
-    attributes: Annotated[dict[Name, AttributeValue], AfterValidator(_not_canonical)] = Field(
+    attributes: Annotated[
+        dict[AttributeName, AttributeValue], BeforeValidator(_few_attributes), AfterValidator(_not_canonical)
+    ] = Field(
         default_factory=dict,
-        max_length=100,
-        description="Any other lead columns (segment, country, company size, ...); they become static features.",
+        description=f"Any other lead fields, by any name but the four above (segment, country, stage, a custom "
+        f"field, ...): text, numbers, booleans or null; at most {MAX_ATTRIBUTES_PER_LEAD} per lead, names up to "
+        f"{MAX_ATTRIBUTE_NAME} and text up to {MAX_ATTRIBUTE_TEXT} characters. Stored as sent; the model uses a "
+        "stated selection of them.",
     )
 
 

@@ -242,3 +242,53 @@ def test_the_openapi_page_documents_the_routes_with_examples_and_the_key(client)
     assert events["security"] == [{"APIKey": []}]
     assert {"200", "401", "403", "409", "413", "422"} <= set(events["responses"])
     assert spec["components"]["schemas"]["EventIn"]["examples"][0]["event_id"] == "E-88121"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attributes: any name is stored as sent; the lead's own fields and oversized leads are a 422 naming the limit.
+
+CLASHING = {"stage": "proposal", "label": 1, "cutoff": "Q3", "email_sent_7d": 4, "attr_x": True, "{x}": "y"}
+
+
+def test_attributes_named_like_features_keys_or_the_label_are_stored_as_sent(client):
+    lead = {"lead_id": "L9", "created_at": "2024-01-01T00:00:00Z", "attributes": CLASHING}
+    response = client.post("/api/v1/leads", json={"leads": [lead]}, headers=INGEST)
+    assert response.status_code == 200, response.text
+    stored = client.app.state.repository.load_leads().set_index("lead_id")
+    assert {k: stored.loc["L9", k] for k in CLASHING} == {**CLASHING, "label": 1.0, "email_sent_7d": 4.0, "attr_x": 1.0}
+
+
+@pytest.mark.parametrize("name", ["source", "lead_id", "created_at", "owner_id"])
+def test_an_attribute_named_like_a_field_of_the_lead_is_a_422_naming_it(client, name):
+    lead = {"lead_id": "L9", "created_at": "2024-01-01T00:00:00Z", "attributes": {name: "x"}}
+    response = client.post("/api/v1/leads", json={"leads": [lead]}, headers=INGEST)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:4] == ["body", "leads", 0, "attributes"]
+    assert name in response.json()["detail"][0]["msg"] and count(client, "leads") == 0
+
+
+def test_a_lead_with_too_many_attributes_or_a_huge_value_is_a_422_naming_the_limit(store_url, make_settings):
+    app = create_app(make_settings(store_url))
+    many = {f"field_{i}": i for i in range(100_000)}
+    huge = {"notes": "x" * 2001}
+    with TestClient(app) as big_client:
+        for attributes, limit in ((many, "the limit is 100 per lead"), (huge, "at most 2000 characters")):
+            lead = {"lead_id": "L9", "created_at": "2024-01-01T00:00:00Z", "attributes": attributes}
+            response = big_client.post("/api/v1/leads", json={"leads": [lead]}, headers=INGEST)
+            assert response.status_code == 422, response.text
+            assert limit in response.json()["detail"][0]["msg"]
+            assert response.json()["detail"][0]["loc"][:4] == ["body", "leads", 0, "attributes"]
+        assert count(big_client, "leads") == 0
+
+
+def test_leads_with_many_distinct_custom_fields_are_stored_sparsely(client):
+    # The case, scaled to this app's batch limit: 50 leads with 100 fields each, 5,000 names in all.
+    leads = [
+        {"lead_id": f"L{i}", "created_at": "2024-01-01T00:00:00Z", "attributes": {f"f_{i}_{j}": j for j in range(100)}}
+        for i in range(50)
+    ]
+    app = client.app
+    with TestClient(create_app(app.state.settings.model_copy(update={"max_request_bytes": 10**7}))) as roomy:
+        assert roomy.post("/api/v1/leads", json={"leads": leads}, headers=INGEST).status_code == 200
+    repo = app.state.repository
+    assert repo.load_leads(attributes=["f_3_7", "f_4_99"])[["f_3_7", "f_4_99"]].notna().sum().tolist() == [1, 1]

@@ -377,3 +377,29 @@ def test_a_broken_registry_keeps_the_current_model(client, champion_v1, tmp_path
     assert outcome["changed"] is False and outcome["version"] == "1"
     assert "no model registry" in outcome["detail"]
     assert client.get("/readyz").json()["model"]["loaded"] is True
+
+
+CLASHING = {"stage": "proposal", "label": 1, "cutoff": "Q3", "email_sent_7d": 4, "segment": "SMB"}
+
+
+def test_leads_with_attributes_named_like_features_are_scored_stored_or_sent(stored_client, crm_sample):
+    lead_ids = open_features(crm_sample)["lead_id"].head(3).tolist()
+    payload = history_payload(crm_sample, lead_ids)
+    for lead in payload["leads"]:
+        lead["attributes"] = {**lead["attributes"], **CLASHING}
+
+    sent = stored_client.post("/api/v1/scores", json=payload, headers=KEY)
+    stored = stored_client.post("/api/v1/leads", json={"leads": payload["leads"]}, headers=KEY)
+    one = stored_client.get(f"/api/v1/leads/{lead_ids[0]}/score?as_of=2024-10-01T00:00:00Z", headers=KEY)
+    listed = stored_client.get("/api/v1/leads/prioritized?as_of=2024-10-01T00:00:00Z&limit=1000", headers=KEY)
+
+    assert sent.status_code == 200, sent.text
+    assert sorted(s["lead_id"] for s in sent.json()["scores"]) == sorted(lead_ids)
+    assert stored.status_code == 200 and one.status_code == 200, one.text
+    assert listed.status_code == 200 and set(lead_ids) <= {item["lead_id"] for item in listed.json()["items"]}
+
+
+def test_the_service_reads_only_the_model_s_attributes(client, champion_v1):
+    scorer = client.app.state.model_holder.current.scorer
+    assert scorer.attributes and all(not a.startswith("attr_") for a in scorer.attributes)
+    assert all(f"attr_{a}" in scorer.features for a in scorer.attributes)

@@ -138,8 +138,8 @@ def test_hand_built_history_gives_the_values_worked_out_by_hand(hand_built):
         "days_in_stage": 10.0,
         "deal_amount": 5000.0,
         "source": "web",
-        "segment": "SMB",
-        "company_size": 50.0,
+        "attr_segment": "SMB",
+        "attr_company_size": 50.0,
     }
     assert {k: a[k] for k in expected_a} == expected_a
     expected_b = {
@@ -151,7 +151,7 @@ def test_hand_built_history_gives_the_values_worked_out_by_hand(hand_built):
         "stage_rank": 0,
         "days_in_stage": 29.0,
         "source": "referral",
-        "segment": "enterprise",
+        "attr_segment": "enterprise",
     }
     assert {k: b[k] for k in expected_b} == expected_b
     for missing in (
@@ -163,7 +163,7 @@ def test_hand_built_history_gives_the_values_worked_out_by_hand(hand_built):
         "call_minutes_mean",
         "meeting_show_rate",
         "deal_amount",
-        "company_size",
+        "attr_company_size",
     ):
         assert math.isnan(b[missing]), missing
 
@@ -301,7 +301,7 @@ def reference_features(
             row[names[-1]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
         for col in leads.columns:
             if col not in ("lead_id", "created_at", "owner_id", "source"):
-                row[col] = lead[col]
+                row[f"attr_{col}"] = lead[col]  # attributes in their own namespace
         out.append(row)
     return pd.DataFrame(out)
 
@@ -471,7 +471,7 @@ def test_every_column_is_in_the_catalogue_with_a_matching_kind(hand_built):
     names = catalogue.feature_names(["webinar"], ["segment", "company_size"])
     assert features.columns.tolist() == ["lead_id", "cutoff", *names]
     for name in names:
-        kind = catalogue.feature_spec(name, kind="numeric" if name == "company_size" else None).kind
+        kind = catalogue.feature_spec(name, kind="numeric" if name == "attr_company_size" else None).kind
         assert pd.api.types.is_numeric_dtype(features[name]) == (kind == catalogue.NUMERIC), name
         assert isinstance(catalogue.describe(name, features[name].iloc[0]), str)
 
@@ -521,13 +521,6 @@ def test_extra_types_must_be_unknown_types():
         build_features(leads, events, T, extra_types="webinar")
 
 
-def test_an_attribute_named_like_a_feature_is_refused():
-    leads = leads_frame([{"lead_id": "A", "created_at": "2024-01-01", "stage": "vip"}])
-    events = events_frame([{"lead_id": "A", "at": "2024-02-01", "type": "call"}])
-    with pytest.raises(ValueError, match="feature name 'stage' is used twice"):
-        build_features(leads, events, T)
-
-
 def test_top_unknown_types_counts_only_unknown_types_known_before_the_cutoff():
     events = events_frame(
         [{"lead_id": "A", "at": "2024-01-01", "type": t} for t in ["call", "chat", "chat", "note", "webinar"]]
@@ -550,7 +543,8 @@ def test_describe_phrases_values_for_a_salesperson():
     assert catalogue.describe("stage", "proposal") == "in stage proposal"
     assert catalogue.describe("stage_rank_max", 3) == "furthest stage reached: proposal (4 of 5)"
     assert catalogue.describe("event_webinar_attended_30d", 2) == "2 webinar attended events in the last 30 days"
-    assert catalogue.describe("segment", "enterprise") == "segment: enterprise"
+    assert catalogue.describe("attr_segment", "enterprise") == "segment: enterprise"
+    assert catalogue.describe("segment", "enterprise") == "segment: enterprise"  # a model of catalogue 1.0
 
 
 def test_the_catalogue_describes_every_fixed_feature_once():
@@ -1040,8 +1034,8 @@ def test_ids_and_types_held_as_objects_or_integers_give_the_same_features(as_int
 def test_a_datetime_lead_attribute_is_no_feature_and_hides_no_column_after_it():
     leads = RICH_LEADS.assign(signed_at=_at(30), segment=["SMB", "SMB", "enterprise"])
     features = _rich_features(RICH_EVENTS, leads=leads)
-    assert "signed_at" not in features.columns  # a raw date may lie after the cutoff
-    assert features["segment"].tolist() == ["SMB", "SMB", "enterprise"]
+    assert "attr_signed_at" not in features.columns  # a raw date may lie after the cutoff
+    assert features["attr_segment"].tolist() == ["SMB", "SMB", "enterprise"]
 
 
 def test_counts_and_flags_are_int32_and_times_rates_and_amounts_float64():
@@ -1057,3 +1051,53 @@ def test_counts_and_flags_are_int32_and_times_rates_and_amounts_float64():
 def test_top_unknown_types_keep_five_by_default():
     events = events_frame([{"lead_id": "A", "at": _at(-1), "type": f"crm_type_{i}"} for i in range(7)])
     assert top_unknown_types(events) == tuple(f"crm_type_{i}" for i in range(5))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lead attributes live in their own namespace: any name a CRM sends is a feature of its own.
+
+CLASHING_NAMES = ["stage", "label", "cutoff", "email_sent_7d", "owner_win_rate", "event_webinar_total", "attr_x"]
+
+
+@pytest.mark.parametrize("name", CLASHING_NAMES)
+def test_an_attribute_named_like_a_feature_key_or_label_is_a_feature_of_its_own(hand_built, name):
+    leads, events = hand_built
+    plain = build_features(leads, events, T)
+    values = [f"{name}-{i}" for i in range(len(leads))]
+    features = build_features(leads.assign(**{name: values}), events, T)
+
+    assert features.columns.is_unique
+    assert features[f"attr_{name}"].tolist() == [
+        f"{name}-{i}" for i in leads.index[leads["lead_id"].isin(features["lead_id"])]
+    ]
+    pd.testing.assert_frame_equal(features.drop(columns=f"attr_{name}"), plain)  # nothing else moved
+    assert catalogue.feature_spec(f"attr_{name}").group == "static"
+
+
+def test_an_attribute_is_said_by_its_own_name_and_a_feature_s_name_as_a_lead_field():
+    assert catalogue.describe("attr_segment", "SMB") == "segment: SMB"
+    assert catalogue.describe("attr_stage", "proposal") == "lead field stage: proposal"
+    assert catalogue.describe("attr_stage", None) == "lead field stage unknown"
+    assert catalogue.describe("attr_{x}", "y") == "{x}: y"  # braces in a name are text, not a template
+    assert catalogue.attributes_used(["stage", "attr_stage", "email_sent_7d", "segment"]) == ["stage", "segment"]
+
+
+def test_a_training_set_keeps_an_attribute_called_label_apart_from_the_label(hand_built):
+    from leadscore.data.contracts import CrmData
+    from leadscore.features.training_set import build_training_set
+
+    leads, events = hand_built
+    data = CrmData.from_frames(
+        leads.assign(label="not the label", cutoff="nor the cutoff"),
+        events.assign(event_id=[str(i) for i in range(len(events))]),
+    )
+    frame = build_training_set(data, [T - pd.Timedelta(days=30)], horizon_days=10)
+    assert set(frame["label"]) <= {0, 1} and set(frame["attr_label"]) == {"not the label"}
+    assert set(frame["attr_cutoff"]) == {"nor the cutoff"} and frame["cutoff"].dtype.kind == "M"
+
+
+def test_only_the_chosen_attributes_are_built(hand_built):
+    leads, events = hand_built
+    wide = leads.assign(**{f"custom_{i}": "x" for i in range(50)})
+    features = build_features(wide, events, T, attributes=["custom_7", "segment", "not_there"])
+    assert [c for c in features.columns if c.startswith("attr_")] == ["attr_custom_7", "attr_segment"]

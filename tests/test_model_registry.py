@@ -322,3 +322,16 @@ def test_crm_model_scores_open_leads_from_their_history(store):
     assert scores["lead_id"].isin(sim.data.leads["lead_id"]).all()
     reasons = [r for rs in scores["reasons_up"].tolist() + scores["reasons_down"].tolist() for r in rs]
     assert reasons and not any(" = " in r for r in reasons)  # catalogue words, not "column = value"
+    # The lead attributes chosen are stated in the run (every one with its reason), its parameters and the card.
+    client = MlflowClient(store)
+    run = client.get_run(outcome.run_id)
+    selection = json.loads(mlflow.artifacts.load_text(f"runs:/{outcome.run_id}/choices/attributes.json"))
+    assert selection["chosen"] == scorer.card.attributes and set(scorer.attributes) == set(selection["chosen"])
+    assert {row["name"] for row in selection["attributes"]} == {
+        "segment",
+        "country",
+        "company_size",
+        "industry",
+        "campaign",
+    }
+    assert run.data.params["attributes_used"] == str(len(selection["chosen"]))

@@ -184,7 +184,105 @@ def test_lead_attributes_read_as_text_are_typed_like_a_flat_table():
         company_size=data.leads["company_size"].astype(str), crm_ref=[f"R{i:06d}" for i in range(len(data.leads))]
     )
     labelled = training_data_from_crm(CrmData(leads=leads, events=data.events), horizon_days=30)
-    assert labelled.kinds["company_size"] == "numeric"  # a CSV export's "2986", not 2,947 categories
-    assert labelled.kinds["segment"] == "categorical" and labelled.kinds["email_replied_30d"] == "numeric"
-    assert "crm_ref" not in labelled.X.columns and any("crm_ref" in note for note in labelled.notes)
+    assert labelled.kinds["attr_company_size"] == "numeric"  # a CSV export's "2986", not 2,947 categories
+    assert labelled.kinds["attr_segment"] == "categorical" and labelled.kinds["email_replied_30d"] == "numeric"
+    assert "attr_crm_ref" not in labelled.X.columns and any("crm_ref" in note for note in labelled.notes)
     assert labelled.time_kind == "cutoff" and labelled.horizon == 30
+
+
+def _with_custom_fields(data, n_fields: int, seed: int = 0):
+    """``data`` with ``n_fields`` sparse noise fields (each filled for 1-20 % of leads), one sparse field that
+    tells the outcome apart ("tier": 30 % of leads) and attributes named like features, keys and the label."""
+    from leadscore.data.contracts import CrmData
+
+    rng = np.random.default_rng(seed)
+    leads = data.leads.copy()
+    n = len(leads)
+    won = set(data.events.loc[data.events["type"] == "won", "lead_id"])
+    filled = rng.random(n) < 0.3
+    tier = np.where(leads["lead_id"].isin(won), "gold", "basic")
+    leads["tier"] = np.where(filled, tier, None)
+    for i in range(n_fields):
+        share = rng.uniform(0.01, 0.2)
+        leads[f"custom_{i}"] = np.where(rng.random(n) < share, rng.choice(["a", "b", "c"], n), None)
+    for name in ("stage", "label", "cutoff", "email_sent_7d"):
+        leads[name] = rng.choice(["proposal", "x", "y"], n)
+    return CrmData(leads=leads, events=data.events)
+
+
+def test_a_model_reads_a_bounded_stated_selection_of_sparse_custom_fields():
+    from leadscore.model.attribute_selection import AttributeSelection
+    from leadscore.model.training import training_data_from_crm
+    from leadscore.simulation.simulator import simulate
+
+    data = _with_custom_fields(simulate(n_leads=400, n_reps=3, months=8, seed=3).data, n_fields=60)
+    settings = AttributeSelection(max_attributes=5, min_coverage=0.1)
+    labelled = training_data_from_crm(data, horizon_days=30, attributes=settings)
+
+    selection = labelled.choices["attributes"]
+    chosen = selection["chosen"]
+    attributes = [c for c in labelled.X.columns if c.startswith("attr_")]
+    assert len(chosen) == 5 and "tier" in chosen
+    assert attributes == [f"attr_{name}" for name in chosen]  # only the chosen are ever built
+    rows = {row["name"]: row for row in selection["attributes"]}
+    assert len(rows) == 60 + 1 + 4 + 5  # every attribute of the data is accounted for
+    assert all(row["reason"].startswith("coverage below") for row in rows.values() if row["coverage"] < 0.1)
+    assert selection["settings"] == {"max_attributes": 5, "min_coverage": 0.1, "max_p_value": 1.0}
+    assert any(note.startswith("lead attributes: 5 of 70 used") for note in labelled.notes)
+    assert (
+        training_data_from_crm(data, horizon_days=30, attributes=AttributeSelection(max_attributes=0))
+        .X.columns.str.startswith("attr_")
+        .sum()
+        == 0
+    )
+
+
+def test_attributes_named_like_features_keys_or_the_label_train_and_score_by_their_own_names():
+    from leadscore.model.attribute_selection import AttributeSelection
+    from leadscore.model.training import train, training_data_from_crm
+    from leadscore.registry.card import model_card
+    from leadscore.serving.scorer import Scorer
+    from leadscore.simulation.simulator import simulate
+
+    data = _with_custom_fields(simulate(n_leads=400, n_reps=3, months=8, seed=4).data, n_fields=0)
+    keep = AttributeSelection(max_attributes=10, min_coverage=0.0)
+    labelled = training_data_from_crm(data, horizon_days=30, attributes=keep)
+    assert {"attr_stage", "attr_label", "attr_cutoff", "attr_email_sent_7d"} <= set(labelled.X.columns)
+    assert {"stage", "email_sent_7d"} <= set(labelled.X.columns)  # the features themselves, untouched
+
+    result = train(labelled, candidates=["logistic"], check_leakage=False)
+    card = model_card(result)
+    scorer = Scorer(result.model, card)
+    cutoff = data.events["at"].max()
+    scores = scorer.score(data.leads, data.events, cutoff)
+
+    assert len(scores) and scores["probability"].between(0, 1).all()
+    assert {"stage", "label", "cutoff", "email_sent_7d", "tier"} <= set(scorer.attributes)
+    assert set(card.attributes) == set(labelled.choices["attributes"]["chosen"])
+    reasons = [r for rs in scores["reasons_up"].tolist() + scores["reasons_down"].tolist() for r in rs]
+    assert not any("attr_" in r or "attr " in r for r in reasons)  # said by the CRM's names, never the prefix
+
+
+def test_a_model_of_catalogue_1_0_with_bare_attribute_names_still_scores_its_attributes():
+    from dataclasses import replace
+
+    from leadscore.features.builder import build_features
+    from leadscore.model.training import train, training_data_from_crm
+    from leadscore.registry.card import model_card
+    from leadscore.serving.scorer import Scorer
+    from leadscore.simulation.simulator import simulate
+
+    data = simulate(n_leads=400, n_reps=3, months=8, seed=6).data
+    labelled = training_data_from_crm(data, horizon_days=30)
+    bare = {c: c.removeprefix("attr_") for c in labelled.X.columns}  # how catalogue 1.0 named attributes
+    old = replace(labelled, X=labelled.X.rename(columns=bare), kinds={bare[k]: v for k, v in labelled.kinds.items()})
+    result = train(old, candidates=["logistic"], check_leakage=False)
+    scorer = Scorer(result.model, model_card(result))
+    cutoff = data.events["at"].max()
+
+    scores = scorer.score(data.leads, data.events, cutoff)
+    by_hand = build_features(data.leads, data.events, cutoff).rename(columns=bare)
+    expected = scorer.score_features(by_hand)
+
+    assert "segment" in scorer.attributes and "segment" in scorer.features
+    np.testing.assert_allclose(scores["probability"], expected["probability"])

@@ -296,3 +296,48 @@ def test_errors_that_are_not_transient_are_not_retried(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="bad batch"):
         run_in_write_transaction(engine, work)
     assert len(calls) == 1
+
+
+def test_leads_sent_as_sparse_attribute_mappings_store_as_the_same_extra_columns(repo, raw_leads):
+    dense = raw_leads.assign(stage=["proposal", None, "won"], label=[1, None, 0.5])
+    base = dense[list(LEADS.names)]
+    mappings = [
+        {k: v for k, v in row.items() if pd.notna(v)} for row in dense[["segment", "stage", "label"]].to_dict("records")
+    ]
+
+    first = repo.ingest(leads=base, lead_attributes=mappings)
+    again = repo.ingest(leads=dense)  # the same leads as extra columns: nothing changed
+
+    assert (first.leads_created, again.leads_unchanged) == (3, 3)
+    stored = repo.load_leads().set_index("lead_id")
+    assert stored.loc["L1", "stage"] == "proposal" and stored.loc["L1", "label"] == 1
+    assert pd.isna(stored.loc["L2", "stage"]) and stored.loc["L3", "label"] == 0.5
+
+
+def test_sparse_attributes_with_a_row_count_or_extra_columns_that_do_not_fit_are_refused(repo, raw_leads):
+    with pytest.raises(ValueError, match="2 mappings for 3 leads"):
+        repo.ingest(leads=raw_leads[list(LEADS.names)], lead_attributes=[{}, {}])
+    with pytest.raises(ValueError, match="not both"):
+        repo.ingest(leads=raw_leads, lead_attributes=[{}, {}, {}])
+    assert repo.count("leads") == 0
+
+
+def test_a_selection_of_attributes_is_read_alone_typed_as_the_full_read(repo):
+    # 300 leads with 100 custom fields each, 30,000 names in all (the case): a selection reads its own.
+    n, per_lead = 300, 100
+    base = pd.DataFrame({"lead_id": [f"L{i:03d}" for i in range(n)], "created_at": ["2024-01-01"] * n})
+    mappings = [{f"field_{i}_{j}": f"v{j}" for j in range(per_lead)} for i in range(n)]
+    for i, m in enumerate(mappings):
+        m.update({"size": float(i), "tier": "gold" if i % 3 else None, "flag": i % 2 == 0})
+    repo.ingest(leads=base, lead_attributes=mappings)
+
+    chosen = repo.load_leads(attributes=["tier", "size", "flag", "never_sent"])
+    full = repo.load_leads(lead_ids=["L001", "L002"])
+
+    assert chosen.columns.tolist() == [*LEADS.names, "tier", "size", "flag"]
+    assert chosen["size"].tolist() == [float(i) for i in range(n)] and chosen["flag"].tolist()[:2] == [1.0, 0.0]
+    assert pd.isna(chosen.loc[0, "tier"]) and chosen.loc[1, "tier"] == "gold"
+    assert full.shape[1] == len(LEADS.names) + 2 * per_lead + 3  # the full read still has every name
+    assert repo.load_leads(attributes=[]).columns.tolist() == list(LEADS.names)
+    some = repo.load_leads(["L005", "L004"], attributes=["size"])
+    assert some[["lead_id", "size"]].values.tolist() == [["L004", 4.0], ["L005", 5.0]]

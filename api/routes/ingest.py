@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from leadscore.api.deps import IngestKey, NoQueryParameters, RepoDep, SettingsDep
 from leadscore.api.errors import error_responses
 from leadscore.api.fast_json import OrjsonRoute
-from leadscore.api.payloads import check_batch, events_frame, leads_frame, rows_frame
+from leadscore.api.payloads import check_batch, events_frame, lead_attributes, leads_frame, rows_frame
 from leadscore.api.schemas import (
     ConflictBody,
     EventsIn,
@@ -58,7 +58,7 @@ def post_leads(
     Needs the `ingest` scope.
     """
     check_batch("leads", len(body.leads), settings.max_batch_size)
-    result = repo.ingest(leads=leads_frame(body.leads))
+    result = repo.ingest(leads=leads_frame(body.leads), lead_attributes=lead_attributes(body.leads))
     request.app.state.scored_cache.invalidate()
     log.info("%s upserted %d leads: %s", principal.name, len(body.leads), result.as_dict())
     return _leads_summary(len(body.leads), result)
@@ -80,7 +80,11 @@ def post_events(
     """
     check_batch("events", len(body.events), settings.max_batch_size)
     check_batch("leads", len(body.leads), settings.max_batch_size)
-    result = repo.ingest(leads=leads_frame(body.leads), events=events_frame(body.events))
+    result = repo.ingest(
+        leads=leads_frame(body.leads),
+        events=events_frame(body.events),
+        lead_attributes=lead_attributes(body.leads),
+    )
     if result.events_inserted or result.leads_created or result.leads_updated:
         request.app.state.scored_cache.invalidate()
     log.info("%s sent %d events: %s", principal.name, len(body.events), result.as_dict())

@@ -86,7 +86,7 @@ def get_prioritized(
 
     def build() -> tuple[pd.Timestamp, pd.DataFrame]:
         cutoff = pd.Timestamp(query.as_of or datetime.now(UTC))
-        data = repo.load_crm(open_at=cutoff.to_pydatetime())
+        data = repo.load_crm(open_at=cutoff.to_pydatetime(), attributes=scorer.attributes)
         return cutoff, score_open_leads(scorer, data, cutoff, settings.follow_up_days)
 
     cutoff, table = request.app.state.scored_cache.get((model.version, query.as_of), build)
@@ -136,7 +136,7 @@ def get_lead_score(
     """Score a stored lead from its stored history (as of now, or `as_of`), record the score in the lead's
     history and return it with the trend since the previous score. Needs the `score` scope."""
     scorer = model.scorer
-    leads = repo.load_leads([lead_id])
+    leads = repo.load_leads([lead_id], attributes=scorer.attributes)
     if leads.empty:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id!r} in the store")
     if scorer.card.source != "crm":

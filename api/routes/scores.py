@@ -53,7 +53,8 @@ def post_scores(principal: ScoreKey, body: ScoreRequest, model: ModelDep, settin
                 f"model version {model.version} was trained on a flat table: send its feature rows instead",
             )
         events = scoring_events_frame(body.events)
-        data = CrmData.from_frames(leads_frame(body.leads), no_events() if events is None else events)
+        leads = leads_frame(body.leads, scorer.attributes)  # only the model's attributes are read
+        data = CrmData.from_frames(leads, no_events() if events is None else events)
         features, absent = features_for(scorer, data.leads, data.events, cutoff)
         scores = scorer.score_features(features, percentile_of=percentile_of, reasons=body.reasons)
         skipped = not_scored(data, set(scores["lead_id"].astype(str)), cutoff)

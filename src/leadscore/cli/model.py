@@ -34,6 +34,10 @@ def train(
     ),
     drop: list[str] | None = typer.Option(None, "--drop", help="A column to leave out; repeatable."),
     horizon_days: int = typer.Option(90, "--horizon-days", help="CRM label: won within this many days."),
+    max_attributes: int = typer.Option(30, "--max-attributes", help="CRM: most lead attributes the model uses."),
+    min_attribute_coverage: float = typer.Option(
+        0.05, "--min-attribute-coverage", help="CRM: share of training snapshots an attribute must be filled for."
+    ),
     candidates: str = typer.Option(
         "logistic,gradient_boosting,naive_bayes,blend", "--candidates", help="Comma-separated candidates."
     ),
@@ -97,7 +101,12 @@ def train(
         else:
             data = load_or_exit(data_dir, mapping_from_options(mapping_file, map_pairs, timezone))
             say(f"building snapshots and point-in-time features from {data_dir}")
-            labelled, extra_types = crm_training_data(data, horizon_days=horizon_days, drop=drop or ())
+            from leadscore.model.attribute_selection import AttributeSelection
+
+            selection = AttributeSelection(max_attributes=max_attributes, min_coverage=min_attribute_coverage)
+            labelled, extra_types = crm_training_data(
+                data, horizon_days=horizon_days, drop=drop or (), attributes=selection
+            )
     except (ValueError, FileNotFoundError) as err:
         err_console.print(f"[red]Cannot use {table or data_dir}:[/red] {err}")
         raise typer.Exit(code=2) from err

@@ -248,7 +248,8 @@ def features_at(prepared: PreparedEvents, cutoff: object, *, extra_types: Sequen
     vocabulary = _check_extra_types(extra_types)
     stamp = cutoff_timestamp(cutoff)
     t = stamp.value
-    names = catalogue.feature_names(vocabulary, p.attributes.columns.drop("source"))
+    attributes = [catalogue.attribute_of(c) for c in p.attributes.columns if c != "source"]
+    names = catalogue.feature_names(vocabulary, attributes)
     rows = np.flatnonzero(p.open_at(stamp))
 
     cols = _activity(p, t, vocabulary, rows)
@@ -265,9 +266,9 @@ def features_at(prepared: PreparedEvents, cutoff: object, *, extra_types: Sequen
         "lead_id": p.lead_ids.iloc[rows].reset_index(drop=True),
         "cutoff": pd.DatetimeIndex(np.full(rows.size, t, dtype="datetime64[ns]")).tz_localize("UTC"),
     }
-    attributes = p.attributes.iloc[rows].reset_index(drop=True)
+    static = p.attributes.iloc[rows].reset_index(drop=True)
     for name in names:
-        out[name] = attributes[name] if name in attributes.columns else cols[name]
+        out[name] = static[name] if name in static.columns else cols[name]
     return pd.DataFrame(out)
 
 
@@ -277,6 +278,7 @@ def build_features(
     cutoff: object,
     *,
     extra_types: Sequence[str] = (),
+    attributes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Features of every lead open at ``cutoff``, from what was known at ``cutoff`` only.
 
@@ -296,6 +298,9 @@ def build_features(
     extra_types : sequence of str
         Unknown event types that get their own counts and recency (a fixed vocabulary, e.g. from
         :func:`top_unknown_types` on the training events); all other unknown types count as "other".
+    attributes : sequence of str, optional
+        The lead attributes to pass through, as ``attr_{name}`` (default: every extra column of ``leads``; a
+        model's scoring passes its own selection).
 
     Examples
     --------
@@ -310,7 +315,7 @@ def build_features(
       lead_id  call_7d  event_webinar_total  days_since_last_interaction source
     0       a        1                    1                          2.0    web
     """
-    return features_at(prepare_events(leads, events), cutoff, extra_types=extra_types)
+    return features_at(prepare_events(leads, events, attributes=attributes), cutoff, extra_types=extra_types)
 
 
 def top_unknown_types(events: pd.DataFrame, k: int = 5, *, before: object = None) -> tuple[str, ...]:

@@ -12,7 +12,9 @@ Three families of names exist:
   types (``email_replied_30d``), ``other_events_{window}`` for all unknown types together and
   ``event_{slug}_{window}`` / ``event_{slug}_days_since_last`` for the unknown types chosen as a fixed
   vocabulary (``extra_types``); the known ones are in :data:`FEATURES` too;
-- static lead attributes (``source`` and any extra column of the leads table), passed through as they are.
+- static lead attributes: ``source``, and every other column of the leads table (a CRM's custom field) in its own
+  namespace, ``attr_{name}`` (``attr_segment``), so that no attribute name a CRM sends (``stage``, ``label``,
+  ``cutoff``, ``email_sent_7d``, ...) can collide with a feature, a key column or the label.
 
 :func:`feature_spec` resolves any of them. Bump :data:`CATALOGUE_VERSION` whenever a definition changes, so
 that a model trained on the old definitions is not fed the new ones unknowingly.
@@ -29,7 +31,7 @@ import pandas as pd
 
 from leadscore.features.phrases import ago, category, count, days, flag, momentum, quantity, rate, stage_rank
 
-CATALOGUE_VERSION = "1.0"
+CATALOGUE_VERSION = "1.1"  # 1.1: lead attributes in their own namespace, attr_{name}
 
 # What a feature holds, its unit and its family: closed sets, checked by type checkers.
 FeatureKind = Literal["numeric", "categorical"]
@@ -64,6 +66,9 @@ WINDOWS: dict[str, tuple[int | None, str]] = {
 
 # Lead columns that are not attributes (identity, time, ownership): never passed through as features.
 NON_ATTRIBUTE_LEAD_COLUMNS: tuple[str, ...] = ("lead_id", "created_at", "owner_id")
+#: The namespace of lead attributes in the feature frame: attribute ``stage`` is feature ``attr_stage``. No fixed,
+#: generated or context feature starts with it (checked at import), so the mapping never collides.
+ATTRIBUTE_PREFIX = "attr_"
 # Columns of every feature frame that are not features.
 KEY_COLUMNS: tuple[str, ...] = ("lead_id", "cutoff")
 
@@ -438,18 +443,69 @@ CONTEXT_FEATURES: dict[str, Feature] = {
 }
 
 
-def attribute_feature(name: str, kind: FeatureKind) -> Feature:
-    """The catalogue entry of a static lead attribute passed through from the leads table."""
+if any(n.startswith(ATTRIBUTE_PREFIX) for n in (*FEATURES, *CONTEXT_FEATURES)):  # pragma: no cover
+    raise RuntimeError(f"a catalogue feature is named in the attributes' namespace {ATTRIBUTE_PREFIX!r}")
+
+
+def attribute_column(name: str) -> str:
+    """The feature column of lead attribute ``name``: the same name in the attributes' namespace.
+
+    Examples
+    --------
+    >>> attribute_column("stage")
+    'attr_stage'
+    """
+    return f"{ATTRIBUTE_PREFIX}{name}"
+
+
+def attribute_of(column: str) -> str | None:
+    """The lead attribute a feature column holds, or None for any other feature.
+
+    Examples
+    --------
+    >>> attribute_of("attr_stage"), attribute_of("stage")
+    ('stage', None)
+    """
+    return column[len(ATTRIBUTE_PREFIX) :] if column.startswith(ATTRIBUTE_PREFIX) else None
+
+
+def attributes_used(features: Iterable[str]) -> list[str]:
+    """The lead attributes a model with these input columns reads: those of its ``attr_{name}`` features, and
+    the bare attribute names of a model from catalogue 1.0 (before the namespace).
+
+    Examples
+    --------
+    >>> attributes_used(["email_sent_7d", "source", "attr_stage", "segment"])
+    ['stage', 'segment']
+    """
+    out = []
+    for name in features:
+        attribute = attribute_of(name)
+        if attribute is None and name not in FEATURES and name not in CONTEXT_FEATURES and not _extra_type_of(name):
+            attribute = name  # catalogue 1.0
+        if attribute is not None:
+            out.append(attribute)
+    return out
+
+
+def attribute_feature(name: str, kind: FeatureKind, *, column: str | None = None) -> Feature:
+    """The catalogue entry of lead attribute ``name`` (feature ``attr_{name}``, or ``column`` if given).
+
+    Said with the attribute's own name as the CRM sends it; a name the catalogue also uses for a feature
+    (``stage``) is said as a lead field, so that a reason never reads like the feature's.
+    """
     if kind not in (NUMERIC, CATEGORICAL):
         raise ValueError(f"kind {kind!r} of attribute {name!r} is not {NUMERIC!r} or {CATEGORICAL!r}")
-    words = name.replace("_", " ")
+    words = name.replace("_", " ").replace("{", "{{").replace("}", "}}")  # said through str.format
+    if name in FEATURES or name in CONTEXT_FEATURES:
+        words = f"lead field {words}"
     say = (
         quantity(f"{words}: {{v}}", f"{words} unknown")
         if kind == NUMERIC
         else category(f"{words}: {{v}}", f"{words} unknown")
     )
     return Feature(
-        name=name,
+        name=attribute_column(name) if column is None else column,
         description=f"Lead attribute {name!r}, passed through from the leads table.",
         kind=kind,
         unit="",
@@ -466,8 +522,9 @@ def _extra_type_of(name: str) -> str | None:
 def feature_spec(name: str, *, kind: str | None = None) -> Feature:
     """The catalogue entry for any feature name: fixed, generated or a lead attribute.
 
-    Names outside the catalogue and the templates are taken as lead attributes (``kind`` defaults to
-    categorical for them).
+    ``attr_{name}`` is lead attribute ``name``. Other names outside the catalogue and the templates are taken as
+    lead attributes too, as models of catalogue 1.0 named them (without the namespace). ``kind`` (categorical by
+    default) is the attribute's kind.
 
     Examples
     --------
@@ -475,6 +532,8 @@ def feature_spec(name: str, *, kind: str | None = None) -> Feature:
     'count'
     >>> feature_spec("event_webinar_total").group
     'activity'
+    >>> feature_spec("attr_stage").say("proposal")
+    'lead field stage: proposal'
     """
     if name in FEATURES:
         return FEATURES[name]
@@ -483,7 +542,10 @@ def feature_spec(name: str, *, kind: str | None = None) -> Feature:
     extra = _extra_type_of(name)
     if extra is not None:
         return {f.name: f for f in _extra_type_features(extra)}[name]
-    return attribute_feature(name, kind or CATEGORICAL)
+    attribute = attribute_of(name)
+    if attribute is not None:
+        return attribute_feature(attribute, kind or CATEGORICAL)
+    return attribute_feature(name, kind or CATEGORICAL, column=name)
 
 
 def describe(name: str, value: object) -> str:
@@ -497,7 +559,7 @@ def describe(name: str, value: object) -> str:
     'no next step scheduled'
     >>> describe("days_since_last_interaction", 12.4)
     'last interaction 12 days ago'
-    >>> describe("segment", "enterprise")
+    >>> describe("attr_segment", "enterprise")
     'segment: enterprise'
     """
     return feature_spec(name).say(value)
@@ -506,7 +568,8 @@ def describe(name: str, value: object) -> str:
 def feature_names(extra_types: Sequence[str] = (), attributes: Iterable[str] = ()) -> list[str]:
     """The feature columns of a frame built with this vocabulary of extra types and these lead attributes.
 
-    The order is the frame's order: fixed and generated features, then the extra types, then the attributes.
+    The order is the frame's order: fixed and generated features, then the extra types, then the attributes (in
+    their namespace, ``attr_{name}``).
 
     Raises
     ------
@@ -518,12 +581,12 @@ def feature_names(extra_types: Sequence[str] = (), attributes: Iterable[str] = (
     >>> names = feature_names(["webinar"], ["segment"])
     >>> names[-6:]
     ['event_webinar_7d', 'event_webinar_30d', 'event_webinar_90d', 'event_webinar_total', \
-'event_webinar_days_since_last', 'segment']
+'event_webinar_days_since_last', 'attr_segment']
     """
     names = list(FEATURES)
     for event_type in extra_types:
         names.extend(extra_type_names(event_type))
-    names.extend(attributes)
+    names.extend(attribute_column(a) for a in attributes)
     seen: set[str] = set(KEY_COLUMNS) | {"label"}
     for n in names:
         if n in seen:

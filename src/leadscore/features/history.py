@@ -140,25 +140,47 @@ class PreparedEvents:
         return int(np.searchsorted(self.ev_at, t, side="right"))
 
 
-def attribute_frame(leads: pd.DataFrame) -> pd.DataFrame:
-    """Static attributes: ``source`` (always, as a string) and every other lead column but identity and time.
+def attribute_names(leads: pd.DataFrame) -> list[str]:
+    """The lead attributes of a leads table: every column but identity, time, ownership and ``source``.
 
-    Numbers and booleans stay numeric (float64); timestamps are left out (a raw date is no feature and may lie
-    after the cutoff); everything else becomes a string category.
+    Examples
+    --------
+    >>> attribute_names(pd.DataFrame(columns=["lead_id", "created_at", "source", "stage", "label"]))
+    ['stage', 'label']
+    """
+    skip = {*catalogue.NON_ATTRIBUTE_LEAD_COLUMNS, "source"}
+    return [str(c) for c in leads.columns if c not in skip]
+
+
+def attribute_frame(leads: pd.DataFrame, attributes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Static attributes: ``source`` (always, as a string) and each lead attribute as ``attr_{name}``.
+
+    ``attributes`` chooses the attributes (default: every one of :func:`attribute_names`); a chosen name the
+    table lacks is left out. Numbers and booleans stay numeric (float64); timestamps are left out (a raw date is
+    no feature and may lie after the cutoff); everything else becomes a string category. Only the chosen columns
+    are read, so a table with hundreds of custom fields costs what its chosen few cost.
+
+    Examples
+    --------
+    >>> leads = pd.DataFrame({"lead_id": ["a"], "stage": ["proposal"], "size": [40]})
+    >>> attribute_frame(leads).columns.tolist()
+    ['source', 'attr_stage', 'attr_size']
+    >>> attribute_frame(leads, ["size", "absent"]).columns.tolist()
+    ['source', 'attr_size']
     """
     out = {}
     source = leads["source"] if "source" in leads.columns else pd.Series(np.nan, index=leads.index)
     out["source"] = source.astype("str").where(source.notna())
-    for col in leads.columns:
-        if col in catalogue.NON_ATTRIBUTE_LEAD_COLUMNS or col == "source":
-            continue
-        values = leads[col]
+    names = attribute_names(leads) if attributes is None else [a for a in attributes if a in leads.columns]
+    for name in names:
+        values = leads[name]
         if pd.api.types.is_datetime64_any_dtype(values):
             continue
+        column = catalogue.attribute_column(name)
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            out[col] = values.astype("float64")
+            out[column] = values.astype("float64")
         else:
-            out[col] = values.astype("str").where(values.notna())
+            out[column] = values.astype("str").where(values.notna())
     return pd.DataFrame(out).reset_index(drop=True)
 
 
@@ -186,7 +208,9 @@ def _lead_positions(leads: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.Serie
     return leads["lead_id"].astype("str").reset_index(drop=True), np.append(position, -1)[codes]
 
 
-def prepare_events(leads: pd.DataFrame, events: pd.DataFrame) -> PreparedEvents:
+def prepare_events(
+    leads: pd.DataFrame, events: pd.DataFrame, *, attributes: Sequence[str] | None = None
+) -> PreparedEvents:
     """Encode leads and events once, for features at any number of cutoffs.
 
     Parameters
@@ -197,6 +221,8 @@ def prepare_events(leads: pd.DataFrame, events: pd.DataFrame) -> PreparedEvents:
         At least ``lead_id``, ``at`` and ``type``; the optional contract columns (``scheduled_for``,
         ``duration_s``, ``stage``, ``amount``, ``subtype``) are used when present. Events of leads that are not
         in ``leads`` are ignored, so a subset of the leads can be given with all the events.
+    attributes : sequence of str, optional
+        The lead attributes to keep as features (``attr_{name}``); default: every extra column of ``leads``.
 
     Raises
     ------
@@ -231,7 +257,7 @@ def prepare_events(leads: pd.DataFrame, events: pd.DataFrame) -> PreparedEvents:
         first_close=ev.first_time(ev.is_type(*CLOSING_EVENT_TYPES)),
         first_won=ev.first_time(ev.is_type("won")),
         first_interaction=ev.first_time(~ev.is_type(*NOT_INTERACTION_TYPES)),
-        attributes=attribute_frame(leads),
+        attributes=attribute_frame(leads, attributes),
         ev_lead=ev.lead,
         ev_at=ev.at,
         ev_type=ev.type,

@@ -50,6 +50,9 @@ class LabelledData:
         Things the user should know (columns left out, a random split...).
     ids : ndarray or None
         The lead of each example, when known.
+    choices : dict
+        What was chosen from the data before training and how (e.g. ``"attributes"``: the lead attributes
+        selected, :mod:`leadscore.model.attribute_selection`), JSON-ready, for the MLflow run.
     """
 
     X: pd.DataFrame
@@ -62,6 +65,7 @@ class LabelledData:
     description: str
     notes: list[str] = field(default_factory=list)
     ids: np.ndarray | None = None
+    choices: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.y = np.asarray(self.y, dtype=int)
@@ -118,6 +122,7 @@ class LabelledData:
             description=self.description,
             notes=self.notes,
             ids=None if self.ids is None else self.ids[index],
+            choices=self.choices,
         )
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from leadscore.model.attribute_selection import AttributeSelection
 from leadscore.model.calibration import METHODS, TimeCalibratedClassifier
 from leadscore.model.candidates import BLEND_MEMBERS, CANDIDATES, LogOddsBlend, cold_start_pipeline, make_candidates
 from leadscore.model.later_period import baseline_probabilities, compare_later_period
@@ -308,11 +309,19 @@ def _train(data, candidates, calibration, validation_fraction, allow_leaky, chec
 
 
 def training_data_from_crm(
-    data, *, horizon_days: int = DEFAULT_HORIZON_DAYS, cutoffs=None, extra_types=()
+    data,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    cutoffs=None,
+    extra_types=(),
+    attributes: AttributeSelection | None = None,
 ) -> LabelledData:
     """Labelled weekly snapshots of a CRM data set: point-in-time features, label "won within H days".
 
-    ``extra_types`` are unknown event types with features of their own (score with the same ones).
+    ``extra_types`` are unknown event types with features of their own (score with the same ones). Of the lead
+    attributes, a bounded selection is used (``attributes``, default ``AttributeSelection()``: see
+    :mod:`leadscore.model.attribute_selection`); it is recorded in ``choices["attributes"]`` and the notes, and
+    only the chosen columns are ever built into features.
 
     Examples
     --------
@@ -321,10 +330,22 @@ def training_data_from_crm(
     >>> labelled.time_kind  # doctest: +SKIP
     'cutoff'
     """
-    from leadscore.features.training_set import build_training_set
+    from leadscore.features.history import attribute_frame, prepare_events
+    from leadscore.features.training_set import build_training_set, label_snapshots
+    from leadscore.model.attribute_selection import select_attributes
 
-    frame = build_training_set(data, cutoffs=cutoffs, horizon_days=horizon_days, extra_types=tuple(extra_types))
-    return labelled_from_training_set(frame, horizon_days)
+    # Events encoded once, without attributes; the chosen attributes are added once they are known.
+    prepared = prepare_events(data.leads, data.events, attributes=[])
+    snapshots = label_snapshots(data, cutoffs, horizon_days, prepared=prepared)
+    report = select_attributes(data.leads, snapshots, horizon_days=horizon_days, settings=attributes)
+    prepared.attributes = attribute_frame(data.leads, report.chosen)
+    frame = build_training_set(
+        data, cutoffs=cutoffs, horizon_days=horizon_days, extra_types=tuple(extra_types), prepared=prepared
+    )
+    labelled = labelled_from_training_set(frame, horizon_days)
+    labelled.notes[:0] = report.notes()
+    labelled.choices["attributes"] = report.as_dict()
+    return labelled
 
 
 def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAULT_HORIZON_DAYS) -> LabelledData:
@@ -337,7 +358,7 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
     """
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
     from leadscore.data.times import epoch_days
-    from leadscore.features.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, feature_spec
+    from leadscore.features.catalogue import CATALOGUE_VERSION, KEY_COLUMNS, attribute_of, feature_spec
     from leadscore.model.kinds import infer_kind
 
     features = [c for c in frame.columns if c not in (*KEY_COLUMNS, "label")]
@@ -351,7 +372,7 @@ def labelled_from_training_set(frame: pd.DataFrame, horizon_days: float = DEFAUL
         # Lead attributes arrive as text from CSV exports: numbers, flags and dates are recognised here.
         kind, reason = infer_kind(per_lead[name])
         if kind is None:
-            notes.append(f"lead attribute {name!r} left out: {reason}")
+            notes.append(f"lead attribute {attribute_of(name) or name!r} left out: {reason}")
         else:
             kinds[name] = kind
     features = list(kinds)

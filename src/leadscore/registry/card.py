@@ -27,6 +27,7 @@ class ModelCard:
     explanation: str
     catalogue_version: str | None = None
     extra_types: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)  # the lead attributes chosen (CRM names), read to score
     recipe: str = ""
     version: str = ""
     # The chosen model's calibration on the later period and a plain logistic regression's (``later_*``).
@@ -74,6 +75,7 @@ def model_card(result, *, catalogue_version: str | None = None, extra_types=()) 
         explanation=explain(result.model, sample).method,
         catalogue_version=catalogue_version,
         extra_types=list(extra_types),
+        attributes=list((data.choices.get("attributes") or {}).get("chosen", [])),
         recipe=recipe_hash(result.model),
         later_period={k: float(v) for k, v in result.later_period.items() if np.isfinite(v)},  # JSON-safe
     )

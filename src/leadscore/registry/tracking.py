@@ -59,6 +59,19 @@ def _training_dataset(frame: pd.DataFrame, description: str, schema):
     return dataset
 
 
+def _attribute_params(selection) -> dict[str, object]:
+    """The lead attribute selection's settings and outcome as run parameters (the full account is an artifact)."""
+    if not selection:
+        return {}
+    settings = selection["settings"]
+    return {
+        "attributes_max": settings["max_attributes"],
+        "attributes_min_coverage": settings["min_coverage"],
+        "attributes_available": len(selection["attributes"]),
+        "attributes_used": len(selection["chosen"]),
+    }
+
+
 @dataclass(kw_only=True)
 class Registered:
     """A logged and registered training result, and what the gate decided."""
@@ -104,6 +117,7 @@ def log_training(
             "n_positives": data.positives,
             "n_features": data.X.shape[1],
             "catalogue_version": catalogue_version or "n/a",
+            **_attribute_params(data.choices.get("attributes")),
             "validation": "none (cold start)" if result.split is None else result.split.describe()[:480],
             **(extra_params or {}),
         }
@@ -124,6 +138,8 @@ def log_training(
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
         example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
         dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])
+        for name, choice in data.choices.items():  # what was chosen from the data, e.g. the lead attributes
+            mlflow.log_dict(choice, f"choices/{name}.json")
         mlflow.log_input(
             _training_dataset(data.X.assign(label=data.y), data.description, dataset_schema), context="training"
         )

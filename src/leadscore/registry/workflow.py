@@ -16,9 +16,12 @@ from leadscore.registry import Registered, register
 
 
 def crm_training_data(
-    data: CrmData, *, horizon_days: int = DEFAULT_HORIZON_DAYS, drop=()
+    data: CrmData, *, horizon_days: int = DEFAULT_HORIZON_DAYS, drop=(), attributes=None
 ) -> tuple[LabelledData, tuple[str, ...]]:
     """Labelled snapshots of ``data`` and the extra event types they (and scoring) use.
+
+    ``attributes`` (an :class:`~leadscore.model.attribute_selection.AttributeSelection`) bounds the lead
+    attributes the model uses; ``drop`` names features to leave out (an attribute as ``attr_{name}``).
 
     Examples
     --------
@@ -27,7 +30,10 @@ def crm_training_data(
     from leadscore.features.builder import top_unknown_types
 
     extra_types = tuple(top_unknown_types(data.events))
-    labelled = training_data_from_crm(data, horizon_days=horizon_days, extra_types=extra_types)
+    labelled = training_data_from_crm(data, horizon_days=horizon_days, extra_types=extra_types, attributes=attributes)
+    # A lead attribute may be named as the CRM calls it (``--drop crm_ref``) when no feature has that name.
+    columns = set(labelled.X.columns)
+    drop = [f"attr_{d}" if d not in columns and f"attr_{d}" in columns else d for d in drop]
     return labelled.without_features(drop), extra_types
 
 

@@ -88,15 +88,25 @@ def features_for(scorer, leads: pd.DataFrame, events: pd.DataFrame, cutoff: obje
     """The features of the leads open at ``cutoff``, ready for ``scorer``; also the model's features that the
     data lacks.
 
-    A lead attribute the model was trained with but that no lead here carries (a CRM that does not send
-    ``company_size``, say) is added as missing rather than refused: the model treats it as unknown, as it does
-    a single lead's missing value. The caller can report the list.
+    Only the lead attributes the model reads (``scorer.attributes``) are read from ``leads``, whatever other
+    custom fields it holds. One the model was trained with but that no lead here carries (a CRM that does not
+    send ``company_size``, say) is added as missing rather than refused: the model treats it as unknown, as it
+    does a single lead's missing value. The caller can report the list (attribute names, as the CRM calls them).
     """
+    from leadscore.features import catalogue
     from leadscore.features.builder import build_features
 
-    features = build_features(leads, events, cutoff, extra_types=tuple(scorer.card.extra_types))
-    absent = [name for name in scorer.features if name not in features.columns]
-    for name in absent:
+    features = build_features(
+        leads, events, cutoff, extra_types=tuple(scorer.card.extra_types), attributes=scorer.attributes
+    )
+    absent = []
+    for name in scorer.features:
+        if name in features.columns:
+            continue
+        if catalogue.attribute_column(name) in features.columns:  # a model of catalogue 1.0: no namespace yet
+            features[name] = features[catalogue.attribute_column(name)]
+            continue
+        absent.append(catalogue.attribute_of(name) or name)
         numeric = scorer.card.kinds.get(name) == "numeric"
         features[name] = pd.Series(np.nan, index=features.index, dtype="float64" if numeric else "str")
     return features, absent

@@ -97,9 +97,12 @@ class Scorer:
         # The same contributions as explain(), from lookup tables instead of the pipeline (much faster per call).
         self._compiled = compile_model(model)
         self._reference = np.asarray(card.reference_quantiles, dtype=float)
+        #: The lead attributes the model reads (by their CRM names): scoring reads these and no other.
+        self.attributes: list[str] = []
         if card.source == "crm":
-            from leadscore.features.catalogue import describe
+            from leadscore.features.catalogue import attributes_used, describe
 
+            self.attributes = attributes_used(self.features)
             self._phrase = _remembered(describe)
         else:
             self._phrase = _remembered(table_phrase)
@@ -136,9 +139,9 @@ class Scorer:
                 f"model version {self.model_version} was trained on a flat table, not on CRM events: "
                 "use score_features with the table's columns"
             )
-        from leadscore.features.builder import build_features
+        from leadscore.serving.prioritize import features_for
 
-        frame = build_features(leads, events, cutoff, extra_types=tuple(self.card.extra_types))
+        frame, _ = features_for(self, leads, events, cutoff)
         return self.score_features(frame, percentile_of=percentile_of)
 
     def score_features(

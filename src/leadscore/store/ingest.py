@@ -18,17 +18,25 @@ from leadscore.store.errors import EventConflict, EventConflictError
 from leadscore.store.tables import EVENT_CONTENT_COLUMNS
 
 LEAD_COLUMNS = ("lead_id", "created_at", "owner_id", "source")
+#: A leads frame may carry its attributes already as stored JSON text in this column (the sparse path: a CRM's
+#: custom fields as one object per lead, never spread over a column per name). No CRM field can be called this:
+#: it holds a NUL, which no name the API or a CSV file gives can.
+ATTRIBUTES_JSON = "\x00attributes"
 
 
 def upsert_leads(bulk: Bulk, leads: pd.DataFrame, now: Any) -> dict[str, int]:
     """Create or replace validated ``leads``; count them as created, updated (other content) or unchanged.
 
-    Extra columns are stored together as the JSON ``attributes`` of each lead.
+    Extra columns are stored together as the JSON ``attributes`` of each lead (or come as that JSON already, in
+    the :data:`ATTRIBUTES_JSON` column).
     """
     frame = leads.sort_values("lead_id", kind="stable", ignore_index=True)  # one lock order for every writer
-    extras = [c for c in frame.columns if c not in LEADS.names]
+    if ATTRIBUTES_JSON in frame.columns:
+        texts = frame[ATTRIBUTES_JSON].tolist()
+    else:
+        texts = attributes_json(frame, [c for c in frame.columns if c not in LEADS.names])
     values = [column_values(bulk, frame[c]) for c in LEAD_COLUMNS]
-    rows = list(zip(*values, attributes_json(frame, extras), strict=True))
+    rows = list(zip(*values, texts, strict=True))
     bulk.stage("staging_leads", "leads", [*LEAD_COLUMNS, "attributes"], rows)
     existing = bulk.fetch(
         "SELECT count(*) FROM staging_leads s WHERE EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = s.lead_id)"

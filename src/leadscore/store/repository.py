@@ -13,7 +13,7 @@ history are small and use SQLAlchemy Core directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +36,10 @@ from leadscore.data.contracts import (
     validate,
 )
 from leadscore.data.records import records
-from leadscore.store.bulk import Bulk, native
+from leadscore.store.bulk import Bulk, attributes_text, native
 from leadscore.store.engine import create_engine, run_in_write_transaction
 from leadscore.store.errors import UnknownLeadError
-from leadscore.store.ingest import insert_events, upsert_leads
+from leadscore.store.ingest import ATTRIBUTES_JSON, insert_events, upsert_leads
 from leadscore.store.reads import chunks, read_events, read_leads
 from leadscore.store.tables import (
     events_table,
@@ -116,11 +116,21 @@ class Repository:
 
     # ---------------------------------------------------------------- leads and events
 
-    def ingest(self, leads: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> IngestResult:
+    def ingest(
+        self,
+        leads: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
+        *,
+        lead_attributes: Sequence[Mapping[str, Any]] | None = None,
+    ) -> IngestResult:
         """Upsert ``leads`` and insert ``events`` idempotently, all in one transaction.
 
         Leads are upserted first, so events may refer to leads of the same call as well as stored ones.
         A stored lead sent again is replaced by what was sent (the CRM's current view of it).
+
+        A lead's attributes are the extra columns of ``leads``, or, given ``lead_attributes`` (one mapping per
+        row of ``leads``, which then has only the contract's columns), those mappings: the sparse form of a CRM's
+        custom fields, stored as they come without a column per name ever being built.
 
         Raises
         ------
@@ -130,6 +140,8 @@ class Repository:
         EventConflictError
             An ``event_id`` is already stored with other content. Nothing is stored.
         """
+        if lead_attributes is not None:
+            leads = _with_attribute_texts(leads, lead_attributes)
         valid_leads, valid_events = self._validate_input(leads, events)
 
         def work(conn: Connection) -> IngestResult:
@@ -189,14 +201,21 @@ class Repository:
             found.extend(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
         return found
 
-    def load_leads(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> pd.DataFrame:
+    def load_leads(
+        self,
+        lead_ids: Iterable[str] | None = None,
+        *,
+        open_at: datetime | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """Stored leads (all, those in ``lead_ids``, and/or those open at ``open_at``), attributes as columns.
 
         A lead is open at ``t`` when it was created at or before ``t`` and has no won/lost event at or before
-        ``t``. Ordered by ``lead_id``.
+        ``t``. Ordered by ``lead_id``. ``attributes`` reads only these attributes (a model's selection: the cost
+        does not grow with the other custom fields stored); default all of them.
         """
         with self.engine.connect() as conn:
-            return read_leads(Bulk.for_connection(conn), lead_ids, open_at)
+            return read_leads(Bulk.for_connection(conn), lead_ids, open_at, attributes)
 
     def load_events(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> pd.DataFrame:
         """Stored events (all, of the leads in ``lead_ids``, and/or of the leads open at ``open_at``).
@@ -207,11 +226,18 @@ class Repository:
         with self.engine.connect() as conn:
             return read_events(Bulk.for_connection(conn), lead_ids, open_at)
 
-    def load_crm(self, lead_ids: Iterable[str] | None = None, *, open_at: datetime | None = None) -> CrmData:
-        """The stored data set (or the part of it for ``lead_ids`` / leads open at ``open_at``) as a CrmData."""
+    def load_crm(
+        self,
+        lead_ids: Iterable[str] | None = None,
+        *,
+        open_at: datetime | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> CrmData:
+        """The stored data set (or the part of it for ``lead_ids`` / leads open at ``open_at``) as a CrmData;
+        ``attributes`` as in :meth:`load_leads`."""
         ids = None if lead_ids is None else list(dict.fromkeys(lead_ids))
         return CrmData(
-            leads=self.load_leads(ids, open_at=open_at),
+            leads=self.load_leads(ids, open_at=open_at, attributes=attributes),
             events=self.load_events(ids, open_at=open_at),
             goals=self.load_goals(),
             expenses=self.load_expenses(),
@@ -399,6 +425,18 @@ class Repository:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _with_attribute_texts(leads: pd.DataFrame | None, attributes: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """``leads`` with each row's attributes as their stored JSON text (compared as text when deduplicating)."""
+    if leads is None or len(leads) != len(attributes):
+        raise ValueError(
+            f"lead_attributes has {len(attributes)} mappings for {0 if leads is None else len(leads)} leads"
+        )
+    extras = [c for c in leads.columns if c not in LEADS.names]
+    if extras:
+        raise ValueError(f"give lead attributes as extra columns or as lead_attributes, not both (columns {extras})")
+    return leads.assign(**{ATTRIBUTES_JSON: [attributes_text(dict(a)) for a in attributes]})
 
 
 def _now() -> datetime:
