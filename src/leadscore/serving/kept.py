@@ -34,7 +34,9 @@ def latest_scores(scorer, leads: pd.DataFrame, events: pd.DataFrame, cutoff: obj
     >>> rows[["lead_id", "probability", "needs_follow_up"]].head(1)  # doctest: +SKIP
     """
     features, _ = features_for(scorer, leads, events, cutoff)
-    scores = scorer.score_features(features, percentile_of="reference").reset_index(drop=True)
+    # As the one-lead route has always ranked: within the model's reference scores when it has them.
+    percentile_of = "reference" if len(scorer.card.reference_quantiles or []) else "batch"
+    scores = scorer.score_features(features, percentile_of=percentile_of).reset_index(drop=True)
     where = opportunities(features, leads, cutoff, follow_up_days).drop(columns="lead_id")
     table = pd.concat([scores, where.reset_index(drop=True)], axis=1)
     table["expected_value"] = table["probability"] * table["deal_amount"]
