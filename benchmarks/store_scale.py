@@ -95,9 +95,10 @@ def start_server(work: Path, url: str, uri: str, kept: bool) -> tuple[subprocess
     return process, base
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak resident memory (``VmRSS``: its current one)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -231,6 +232,7 @@ def main() -> None:
         try:
             report["kept_initial_scoring_s"] = wait_for_scores(repo, None, timeout_s=7_200)
             report["open_leads"] = repo.count("lead_scores")
+            report["kept_rss_after_initial_scoring_mb"] = peak_rss_mb(process.pid, "VmRSS")
             open_ids = [row["lead_id"] for row in repo.prioritized_page(limit=100_000)[2]]
             report["kept"] = measure(base, args.repeats, open_ids, args.seconds, args.later_offset)
             report["kept"]["fresh_scores"] = freshness(base, repo, open_ids, 1_000)

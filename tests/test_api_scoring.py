@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from leadscore import registry
 from leadscore.api.main import create_app
-from leadscore.api.score_schemas import ScoreResponse
+from leadscore.api.score_schemas import ScoreResponse, StoredLeadScore
 from leadscore.data.contracts import EVENTS
 from leadscore.features.builder import build_features
 from leadscore.grades import grades
@@ -320,6 +320,7 @@ def test_a_kept_score_is_read_as_stored_and_says_when_it_is_stale(stored_client,
     [row] = rows
     url = f"/api/v1/leads/{row['lead_id']}/score"
     current = stored_client.get(url, headers=KEY).json()
+    StoredLeadScore.model_validate(current)  # written straight to JSON: still the documented answer
     assert (current["stale"], current["stale_reason"]) == (False, None)
     assert current["probability"] == row["probability"] and current["model_version"] == "1"
     assert current["reasons_up"] == row["reasons_up"]

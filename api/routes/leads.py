@@ -14,11 +14,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
 from leadscore.api.errors import error_responses
+from leadscore.api.fast_json import json_response
 from leadscore.api.payloads import percentile_mode
 from leadscore.api.responses import not_scored, score_records
 from leadscore.api.schemas import ErrorBody, Timestamp
@@ -192,9 +193,9 @@ def get_lead_score(
     scorer = model.scorer
     kept = settings.stored_scores and query.as_of is None
     if kept:
-        row = repo.latest_score(lead_id)
+        row = repo.latest_score(lead_id, history=query.history)
         if row is not None and row["probability"] is not None:
-            return _kept_answer(repo, row, model.version, query.history)
+            return _kept_answer(row, model.version)  # type: ignore[return-value]
     leads = repo.load_leads([lead_id], attributes=scorer.attributes)
     if leads.empty:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id!r} in the store")
@@ -222,27 +223,39 @@ def get_lead_score(
     )
 
 
-def _kept_answer(repo, row: dict, version: str, history: int) -> StoredLeadScore:
-    """A kept score as the answer: the trend against the history before it (the keeper records a score in the
-    history when it moves)."""
-    earlier = repo.load_score_history(row["lead_id"], limit=history + 1)
-    earlier = earlier[earlier["scored_at"] < row["computed_at"]].head(history)
+def _kept_answer(row: dict, version: str) -> Response:
+    """A kept score as the answer, with the trend against the scores recorded before it (the keeper records a
+    score in the history when it moves). Written straight to JSON: this is the route a CRM calls per lead."""
+    earlier = row["earlier"]
     stale, reason = _staleness(row, version)
-    return StoredLeadScore(
-        lead_id=row["lead_id"],
-        probability=row["probability"],
-        grade=row["grade"],
-        percentile=row["percentile"],
-        reasons_up=row["reasons_up"],
-        reasons_down=row["reasons_down"],
-        model_version=row["model_version"],
-        cutoff=row["cutoff"],
-        provisional=bool(row["provisional"]),
-        scored_at=row["computed_at"],
-        stale=stale,
-        stale_reason=reason,
-        trend=_trend(float(row["probability"]), earlier),
-        history=[ScoreHistoryItem(**item) for item in records(earlier, HISTORY_COLUMNS)],
+    previous = earlier[0] if earlier else None
+    if previous is None:
+        trend = {"direction": "first score", "change": None, "previous_probability": None, "previous_scored_at": None}
+    else:
+        change = row["probability"] - previous["probability"]
+        trend = {
+            "direction": "flat" if abs(change) < FLAT else ("up" if change > 0 else "down"),
+            "change": round(change, 6),
+            "previous_probability": previous["probability"],
+            "previous_scored_at": previous["scored_at"],
+        }
+    return json_response(
+        {
+            "lead_id": row["lead_id"],
+            "probability": row["probability"],
+            "grade": row["grade"],
+            "percentile": row["percentile"],
+            "reasons_up": row["reasons_up"],
+            "reasons_down": row["reasons_down"],
+            "model_version": row["model_version"],
+            "cutoff": row["cutoff"],
+            "provisional": bool(row["provisional"]),
+            "scored_at": row["computed_at"],
+            "stale": stale,
+            "stale_reason": reason,
+            "trend": trend,
+            "history": earlier,
+        }
     )
 
 

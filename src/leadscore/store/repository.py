@@ -475,10 +475,14 @@ class Repository:
         """Keep these leads' last scores, stale with ``reason``, until ``retry_at`` or new data."""
         run_in_write_transaction(self.engine, lambda conn: latest.fail(conn, claims, reason, retry_at=retry_at))
 
-    def latest_score(self, lead_id: str) -> dict[str, Any] | None:
-        """One lead's latest score row (None if it has none)."""
+    def latest_score(self, lead_id: str, *, history: int = 0) -> dict[str, Any] | None:
+        """One lead's latest score row (None if it has none), with up to ``history`` recorded scores from before
+        it (``earlier``, newest first), in one connection."""
         with self.engine.connect() as conn:
-            return latest.read_one(conn, lead_id)
+            row = latest.read_one(conn, lead_id)
+            if row is not None and row["computed_at"] is not None:
+                row["earlier"] = latest.recent_history(conn, lead_id, before=row["computed_at"], limit=history)
+            return row
 
     def prioritized_page(
         self, *, order_by: str = "probability", filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0

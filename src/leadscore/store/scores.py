@@ -215,7 +215,7 @@ def write_scores(
     gone = [{"b_lead_id": lead, "b_seen": claim.changes} for lead, claim in claims.items() if lead not in scored]
     if gone:
         conn.execute(sa.delete(t).where(t.c.lead_id == sa.bindparam("b_lead_id"), unchanged), gone)
-    history = [_history_row(row, claims[row["b_lead_id"]]) for row in rows]
+    history = [_history_row(row) for row in rows]
     history = [h for h in history if _worth_recording(h, claims[h["lead_id"]], history_change)]
     if history:
         conn.execute(sa.insert(score_history_table), history)
@@ -238,6 +238,20 @@ def read_one(conn: Connection, lead_id: str) -> dict[str, Any] | None:
     t = lead_scores_table
     row = conn.execute(sa.select(*(t.c[c] for c in ROW_COLUMNS)).where(t.c.lead_id == lead_id)).first()
     return None if row is None else _read_row(row)
+
+
+def recent_history(conn: Connection, lead_id: str, *, before: datetime, limit: int) -> list[dict[str, Any]]:
+    """A lead's recorded scores from before ``before``, newest first, as plain rows (the one-lead read's trend:
+    no frame built)."""
+    t = score_history_table
+    columns = ("scored_at", "cutoff", "probability", "grade", "percentile", "model_version")
+    stmt = (
+        sa.select(*(t.c[c] for c in columns))
+        .where(t.c.lead_id == lead_id, t.c.scored_at < before)
+        .order_by(t.c.scored_at.desc(), t.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(zip(columns, row, strict=True)) for row in conn.execute(stmt)]
 
 
 def page(
@@ -314,7 +328,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _history_row(row: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
+def _history_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "lead_id": row["b_lead_id"],
         "scored_at": row["b_computed_at"],
