@@ -15,7 +15,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 NB_STAMP := $(VENV)/.installed-notebooks
 
 .DEFAULT_GOAL := help
-.PHONY: help run test mutate lint format bench lab notebooks demo clean
+.PHONY: help run test browser mutate lint format bench lab notebooks demo clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ run: $(INSTALL_STAMP) demo  ## Set up, generate the demo CRM and run the main jo
 test: $(DEV_STAMP)  ## Set up with the development extras, check the layering and run the whole suite
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The web app's browser tests drive Debian's chromium through Playwright (never `playwright install`: no browser is
+# downloaded). `make test` runs them when /usr/bin/chromium is there and skips them, saying so, when it is not;
+# this target installs it (as root, or with sudo) and runs them. Screenshots in build/screenshots/.
+browser: $(DEV_STAMP)  ## Install Debian's chromium if absent and run the web app's browser tests
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	$(BIN)/python -m pytest tests/test_web_browser.py
 
 # Mutation testing of the point-in-time code ([tool.mutmut] in pyproject.toml: features, history encoding, labels
 # and training set, owner context) against tests/test_features.py and tests/test_training_set.py, from scratch

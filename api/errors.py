@@ -60,11 +60,12 @@ def error_responses(
     Examples
     --------
     >>> sorted(error_responses("read", more={404: (ErrorBody, "No such lead.")}))
-    [401, 403, 404, 422, 503]
+    [401, 403, 404, 414, 422, 503]
     """
     answers: dict[int, tuple[type, str]] = {
         401: (ErrorBody, "No API key, or an unknown one."),
         403: (ErrorBody, f"The API key lacks the `{scope}` scope."),
+        414: (ErrorBody, "The query string is longer than any route needs; the body names the limit."),
         422: (ValidationBody, invalid),
         503: (
             ErrorBody,
@@ -80,7 +81,14 @@ def error_responses(
     return {status: {"model": schema, "description": text} for status, (schema, text) in sorted(answers.items())}
 
 
-def _problem_body(items: list[dict[str, Any]], total: int) -> dict[str, Any]:
+def problem_body(items: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """The body of a 422: how many problems, and the first :data:`MAX_PROBLEMS` of them with ``loc`` and ``msg``.
+
+    Examples
+    --------
+    >>> problem_body([{"loc": ["query"], "msg": "too many", "type": "value_error"}], 1)["message"]
+    '1 problem(s) in the request; nothing was stored'
+    """
     more = f" (first {MAX_PROBLEMS} shown)" if total > MAX_PROBLEMS else ""
     return {"message": f"{total} problem(s) in the request{more}; nothing was stored", "detail": items}
 
@@ -95,20 +103,26 @@ class RequestProblem(ValueError):
 
 
 async def request_problem(_request: Request, exc: RequestProblem) -> JSONResponse:
-    return JSONResponse(_problem_body([{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}], 1), status_code=422)
+    return JSONResponse(problem_body([{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}], 1), status_code=422)
 
 
 async def no_model(_request: Request, exc: NoModelError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    # FastAPI says only "JSON decode error" for a body it cannot read, and keeps the reason in the context.
+    reason = (error.get("ctx") or {}).get("error") if error["type"] == "json_invalid" else None
+    return f"{error['msg']}: {reason}" if reason else error["msg"]
+
+
 async def request_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     items = [
-        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())], "msg": e["msg"], "type": e["type"]}
+        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())], "msg": _message(e), "type": e["type"]}
         for e in errors[:MAX_PROBLEMS]
     ]
-    return JSONResponse(_problem_body(items, len(errors)), status_code=422)
+    return JSONResponse(problem_body(items, len(errors)), status_code=422)
 
 
 def contract_problem_items(exc: ContractError) -> tuple[list[dict[str, Any]], int]:
@@ -138,7 +152,7 @@ def contract_problem_items(exc: ContractError) -> tuple[list[dict[str, Any]], in
 
 async def contract_error(_request: Request, exc: ContractError) -> JSONResponse:
     items, total = contract_problem_items(exc)
-    return JSONResponse(_problem_body(items, total), status_code=422)
+    return JSONResponse(problem_body(items, total), status_code=422)
 
 
 async def event_conflict(_request: Request, exc: EventConflictError) -> JSONResponse:

@@ -23,8 +23,10 @@ from leadscore.api.cache import ScoredTableCache
 from leadscore.api.champion import ModelHolder
 from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
-from leadscore.api.limits import BodySizeLimitMiddleware
+from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
+from leadscore.api.security import KeyGate, scoped_routes
+from leadscore.api.web import install as install_web_app
 from leadscore.serving.keeper import ScoreKeeper
 from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
@@ -33,6 +35,8 @@ from leadscore.store import Repository, create_engine, upgrade_database
 log = logging.getLogger("leadscore.api")
 
 API_PREFIX = "/api/v1"
+#: The routers under API_PREFIX, in the order they are matched; their keys are checked first (KeyGate).
+API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router)
 
 DESCRIPTION = """
 Predictive lead scoring for sales teams: ingest leads and their interactions from a CRM, and get calibrated
@@ -114,17 +118,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Cheap rejections first (the last added runs first): the API key from the headers alone, then the query
+    # string's size, then the body's, all before a route parses anything.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(QueryLimitMiddleware)
+    app.add_middleware(KeyGate, routes=scoped_routes(API_PREFIX, API_ROUTERS))
     install_error_handlers(app)
 
     v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_repeated_query_parameters)])
-    v1.include_router(scores.router)
-    v1.include_router(leads.router)
-    v1.include_router(ingest.router)
-    v1.include_router(model.router)
-    v1.include_router(analytics.router)
+    for router in API_ROUTERS:
+        v1.include_router(router)
     app.include_router(health.router)
     app.include_router(v1)
+    install_web_app(app, settings)  # the manager's pages under /app
     return app
 
 

@@ -16,9 +16,13 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel
 
 from leadscore.api.errors import RequestProblem
+from leadscore.api.fast_json import UnusableNumber
 from leadscore.api.schemas import EventIn, LeadIn
 from leadscore.api.score_schemas import ScoreRequest, ScoringEventIn
 from leadscore.data.contracts import EVENTS, LEADS
+
+#: The longest text a feature value may be, as any text field of the API (the model saw nothing longer).
+MAX_TEXT_CHARACTERS = 2000
 
 
 def check_batch(kind: str, count: int, limit: int) -> None:
@@ -125,11 +129,17 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
         try:  # text stays as it is: only the rare other value pays for the check
             cells = [v if type(v) is str or v is None else _scalar_text(v) for v in raw]
         except _NotScalar:
-            row = next(i for i, v in enumerate(raw) if isinstance(v, list | dict))
+            row = next(i for i, v in enumerate(raw) if isinstance(v, _NOT_SCALAR))
             raise RequestProblem(
                 _cell(field, row, name, columns),
                 f"feature {name!r} must be a string, number, boolean or null, got {_shown(raw[row])}",
             ) from None
+        if max(map(len, filter(None, cells)), default=0) > MAX_TEXT_CHARACTERS:  # C loops, no Python per cell
+            row = next(i for i, c in enumerate(cells) if c is not None and len(c) > MAX_TEXT_CHARACTERS)
+            raise RequestProblem(
+                _cell(field, row, name, columns),
+                f"feature {name!r} is {len(cells[row])} characters long; at most {MAX_TEXT_CHARACTERS} characters",
+            )
         try:
             "".join(filter(None, cells)).encode("utf-8")
         except UnicodeEncodeError:
@@ -141,11 +151,15 @@ def feature_rows(body: ScoreRequest, kinds: dict[str, str]) -> tuple[dict[str, n
 
 
 class _NotScalar(Exception):
-    """A feature value that is a list or an object: no feature is that."""
+    """A feature value that is a list, an object or a number no model can use: no feature is that."""
+
+
+# Values no feature is: a list, an object, or a number no model can use (NaN, Infinity, 1e400, ...).
+_NOT_SCALAR = (list, dict, UnusableNumber)
 
 
 def _scalar_text(value: Any) -> str:
-    if isinstance(value, list | dict):
+    if isinstance(value, _NOT_SCALAR):
         raise _NotScalar
     return str(value)
 

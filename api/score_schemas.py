@@ -197,7 +197,14 @@ class PrioritizedLead(BaseModel):
     last_interaction: datetime | None
     next_scheduled: datetime | None
     days_since_last_touch: float
-    needs_follow_up: bool = Field(description="Nothing scheduled, or untouched for too long.")
+    needs_follow_up: bool = Field(
+        description="No next step scheduled, quiet for longer than `cadence_days`, and in the upper half of the "
+        "open leads by probability: the leads a manager would chase today."
+    )
+    cadence_days: float = Field(
+        description="The lead's usual gap between interactions (else its stage's), at most "
+        "LEADSCORE_FOLLOW_UP_DAYS: quiet for longer than this counts as overdue."
+    )
     reasons_up: list[str]
     reasons_down: list[str]
     model_version: str | None = Field(None, description="The model version that gave this score.")

@@ -162,3 +162,12 @@ def test_stage_changes_after_closing_are_ignored():
 def test_bad_parameters_are_named(data, kwargs, message):
     with pytest.raises(ValueError, match=message):
         funnel(data, **kwargs)
+
+
+def test_a_funnel_by_too_many_periods_is_refused_before_any_is_computed():
+    data = CrmData.from_frames(LEADS, EVENTS)
+    with pytest.raises(ValueError, match=r"too many periods: 182621 days .* at most 400"):
+        funnel(data, "1700-01-01", "2200-01-01", group_by="period", period="day")
+    with pytest.raises(ValueError, match=r"too many periods: 401 days"):
+        funnel_summary(data, "2024-01-01", "2025-02-05", group_by="period", period="day")
+    assert funnel(data, "2024-01-01", "2025-02-04", group_by="period", period="day")["period"].nunique() == 400

@@ -5,9 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadscore.analytics.actuals import actuals
-from leadscore.analytics.periods import check_range, floor, period_end, period_start, period_starts, utc
+from leadscore.analytics.periods import (
+    MAX_PERIODS,
+    check_period_count,
+    check_range,
+    count_periods,
+    floor,
+    period_end,
+    period_start,
+    period_starts,
+    utc,
+)
 from leadscore.data.contracts import CrmData
 
 
@@ -124,3 +136,40 @@ def test_daily_bins_sum_to_the_total_of_any_range(boundary_data):
         expected = float(((created >= start) & (created < end)).sum())
         assert actuals(boundary_data, "new_leads", start, end, period="day")["actual"].sum() == expected
         assert actuals(boundary_data, "new_leads", start, end, period="week")["actual"].sum() == expected
+
+
+# Instants from 1678 to 2261 (pandas' nanosecond range), biased towards period boundaries by whole-day values.
+_INSTANTS = st.one_of(
+    st.integers(pd.Timestamp("1678-01-02").value, pd.Timestamp("2261-12-31").value),
+    st.integers(-106_000, 106_000).map(lambda day: day * 86_400 * 10**9),
+).map(lambda ns: pd.Timestamp(ns, tz="UTC"))
+
+
+_DAY_NS = 86_400 * 10**9
+# Ranges of a nanosecond to three years (around the limit of 400 days, weeks or months), some of whole days.
+_LENGTHS = st.one_of(st.integers(1, 1100 * _DAY_NS), st.integers(1, 1100).map(lambda days: days * _DAY_NS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=_INSTANTS, length=_LENGTHS, period=st.sampled_from(["day", "week", "month"]))
+def test_counting_periods_agrees_with_listing_them(start, length, period):
+    end_ns = start.value + length
+    end = pd.Timestamp(end_ns if end_ns < pd.Timestamp("2262-01-01").value else start.value + 1, tz="UTC")
+    count = count_periods(start, end, period)
+    assert count == len(period_starts(start, end, period))
+    assert (count > MAX_PERIODS) == (_checked(start, end, period) is None)
+
+
+def _checked(start, end, period) -> int | None:
+    try:
+        return check_period_count(start, end, period)
+    except ValueError as err:
+        assert f"at most {MAX_PERIODS}" in str(err)
+        return None
+
+
+def test_the_period_limit_is_counted_in_calendar_periods():
+    assert count_periods("2023-01-01", "2024-02-05", "day") == MAX_PERIODS
+    assert count_periods("2023-01-01 12:00", "2024-02-05 12:00", "day") == MAX_PERIODS + 1  # 400 days on 401 dates
+    assert count_periods("2024-01-31 23:59", "2024-02-01 00:01", "month") == 2
+    assert count_periods("1678-01-01", "2262-01-01", "day") == 213_301  # no int64 overflow on the way

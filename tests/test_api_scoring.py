@@ -359,10 +359,13 @@ def test_the_prioritized_list_ranks_every_open_lead_and_pages_through_them(store
     probabilities = [i["probability"] for i in items]
     assert probabilities == sorted(probabilities, reverse=True)
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
-    for item in items:
-        if item["next_scheduled"] is None or item["days_since_last_touch"] > 14:
-            assert item["needs_follow_up"]
+    median = float(np.median(probabilities))
+    for item in items:  # the rule of serving.prioritize: nothing planned, quiet too long, worth chasing
+        chase = item["next_scheduled"] is None and item["days_since_last_touch"] > item["cadence_days"]
+        assert item["needs_follow_up"] == (chase and item["probability"] >= median)
+        assert 1 <= item["cadence_days"] <= 14
         assert item["relationship_start"] <= "2024-10-01"
+    assert 0 < sum(i["needs_follow_up"] for i in items) < len(items) / 2
     by_value = stored_client.get(f"{url}&order_by=expected_value&limit=1000", headers=KEY).json()["items"]
     values = [i["expected_value"] for i in by_value if i["expected_value"] is not None]
     assert values == sorted(values, reverse=True) and by_value[0]["expected_value"] is not None
@@ -414,6 +417,37 @@ def test_a_broken_registry_keeps_the_current_model(client, champion_v1, tmp_path
     assert outcome["changed"] is False and outcome["version"] == "1"
     assert "no model registry" in outcome["detail"]
     assert client.get("/readyz").json()["model"]["loaded"] is True
+
+
+def _counted_things(reasons: list[str]) -> set[str]:
+    """The counted things a list of reasons talks about ("3 meetings held so far" -> "meetings held")."""
+    import re
+
+    from leadscore.features.catalogue import COUNTED_TYPES
+
+    nouns = {noun: plural for singular, plural in COUNTED_TYPES.values() for noun in (singular, plural)}
+    nouns |= {"interaction": "interactions", "interactions": "interactions"}
+    found = set()
+    for reason in reasons:
+        match = re.match(r"^(?:\d+|no) (.+?) (?:so far|in the last \d+ days)$", reason)
+        if match and match.group(1) in nouns:
+            found.add(nouns[match.group(1)])
+    return found
+
+
+def test_no_lead_is_told_one_count_both_up_and_down_and_reasons_speak_spanish(stored_client, crm_sample):
+    listed = stored_client.get("/api/v1/leads/prioritized?as_of=2024-10-01T00:00:00Z&limit=1000", headers=KEY).json()
+    assert listed["items"]
+    for item in listed["items"]:
+        assert not _counted_things(item["reasons_up"]) & _counted_things(item["reasons_down"]), item
+    lead_id = listed["items"][0]["lead_id"]
+    url = f"/api/v1/leads/{lead_id}/score?as_of=2024-10-01T00:00:00Z"
+    english = stored_client.get(url, headers=KEY).json()
+    spanish = stored_client.get(f"{url}&lang=es", headers=KEY).json()
+    assert spanish["probability"] == english["probability"]
+    assert len(spanish["reasons_up"]) == len(english["reasons_up"]) and spanish["reasons_up"] != english["reasons_up"]
+    refused = stored_client.get(f"{url}&lang=fr", headers=KEY)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "lang"]
 
 
 CLASHING = {"stage": "proposal", "label": 1, "cutoff": "Q3", "email_sent_7d": 4, "segment": "SMB"}

@@ -295,10 +295,17 @@ def reference_features(
         row["source"] = lead.get("source")
         for event_type in extra_types:
             mine_of_type = of(event_type)
-            names = catalogue.extra_type_names(event_type)
-            for name, (days, _) in zip(names, catalogue.WINDOWS.values(), strict=False):
-                row[name] = len(within(mine_of_type, days))
-            row[names[-1]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
+            names = catalogue.extra_type_columns(event_type)
+            for w, (days, _) in catalogue.WINDOWS.items():
+                row[names[w]] = len(within(mine_of_type, days))
+            row[names["days_since_last"]] = _days(age(mine_of_type[-1])) if mine_of_type else np.nan
+            earlier = [r for r in mine_of_type if pd.Timedelta(days=30) <= age(r) < pd.Timedelta(days=60)]
+            row[names["momentum"]] = (row[names["30d"]] + 1) / (len(earlier) + 1)
+        # Sequence: the types of the last two known events (time order, ties in row order), as the vocabulary says.
+        named = set(catalogue.COUNTED_TYPES) | set(extra_types)
+        said = [r["type"] if r["type"] in named else catalogue.OTHER_TYPE for r in known]
+        row["last_event_type"] = said[-1] if said else None
+        row["previous_event_type"] = said[-2] if len(said) > 1 else None
         for col in leads.columns:
             if col not in ("lead_id", "created_at", "owner_id", "source"):
                 row[f"attr_{col}"] = lead[col]  # attributes in their own namespace
@@ -552,7 +559,7 @@ def test_the_catalogue_describes_every_fixed_feature_once():
     assert table["name"].is_unique
     assert set(table["kind"]) == {catalogue.NUMERIC, catalogue.CATEGORICAL}
     assert (table["description"].str.len() > 10).all()
-    assert len(catalogue.FEATURES) == 73
+    assert len(catalogue.FEATURES) == 75
     assert catalogue.CATALOGUE_VERSION
 
 
@@ -1044,7 +1051,9 @@ def test_counts_and_flags_are_int32_and_times_rates_and_amounts_float64():
     counts = [c for c in features.columns if c in flags or (c.endswith(windowed) and c != "call_minutes_total")]
     assert {"interactions_total", "cold_calls_total", "has_next_step", "stage_rank_max"} <= set(counts)
     assert {c: str(features[c].dtype) for c in counts} == dict.fromkeys(counts, "int32")
-    floats = features.columns.drop([*counts, "lead_id", "cutoff", "stage", "source"])
+    categories = ["stage", "source", *catalogue.SEQUENCE_FEATURES]
+    assert {c: str(features[c].dtype) for c in categories} == dict.fromkeys(categories, "str")
+    floats = features.columns.drop([*counts, "lead_id", "cutoff", *categories])
     assert {c: str(features[c].dtype) for c in floats} == dict.fromkeys(floats, "float64")
 
 
@@ -1054,6 +1063,174 @@ def test_top_unknown_types_keep_five_by_default():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Unknown event types as first-class citizens (issue 13, item 7): a history told in opaque types only, the
+# vocabulary chosen from what is known at the cutoff, and the point-in-time rules for every type in and out of it.
+
+from leadscore.features.vocabulary import (  # noqa: E402
+    VocabularyRule,
+    choose_event_vocabulary,
+    choose_from_counts,
+    event_type_counts,
+)
+
+OPAQUE = [f"act_{i}" for i in range(8)]
+OPAQUE_RULE = VocabularyRule(min_share=0.05, max_types=4)  # small, so that some types fall outside it
+
+
+@st.composite
+def opaque_histories(draw, max_leads: int = 5, max_events: int = 40):
+    """Leads whose events are of opaque types only (skewed frequencies, so a vocabulary has a cut), rare closes."""
+    n_leads = draw(st.integers(1, max_leads))
+    leads = leads_frame(
+        [{"lead_id": f"L{i}", "created_at": BASE + draw(st.integers(0, 60)) * DAY} for i in range(n_leads)]
+    )
+    weighted = [*OPAQUE[:3] * 4, *OPAQUE[3:6] * 2, *OPAQUE[6:], "won", "lost"]
+    rows = [
+        {
+            "lead_id": f"L{draw(st.integers(0, n_leads - 1))}",
+            "at": BASE + draw(st.integers(0, 120 * 24)) * HOUR,
+            "type": draw(st.sampled_from(weighted)),
+        }
+        for _ in range(draw(st.integers(0, max_events)))
+    ]
+    return leads, events_frame(rows)
+
+
+def _opaque_features(leads, events, cutoff, vocabulary):
+    return build_features(leads, events, cutoff, extra_types=vocabulary)
+
+
+@SETTINGS
+@given(opaque_histories(), cutoffs, st.data())
+def test_opaque_histories_give_the_reference_values_and_no_future_event_of_any_unknown_type_changes_them(
+    history, cutoff, data
+):
+    leads, events = history
+    vocabulary = choose_event_vocabulary(events, before=cutoff, rule=OPAQUE_RULE).types
+    before = _opaque_features(leads, events, cutoff, vocabulary)
+    assert_same_features(before, reference_features(leads, events, cutoff, vocabulary))
+    # Events of every unknown type, in the vocabulary and out of it, from a nanosecond to months after the cutoff.
+    offsets = data.draw(st.lists(st.sampled_from(pit.SCALES), min_size=1, max_size=12))
+    future = events_frame(
+        [
+            {
+                "lead_id": data.draw(st.sampled_from(leads["lead_id"].tolist())),
+                "at": cutoff + pd.Timedelta(o, "ns"),
+                "type": data.draw(st.sampled_from([*OPAQUE, "never_seen"])),
+            }
+            for o in offsets
+        ]
+    )
+    after = _opaque_features(leads, pd.concat([events, future], ignore_index=True), cutoff, vocabulary)
+    pd.testing.assert_frame_equal(before, after)
+    # Nor do they change the vocabulary chosen at the cutoff.
+    assert choose_event_vocabulary(pd.concat([events, future]), before=cutoff, rule=OPAQUE_RULE).types == vocabulary
+
+
+@SETTINGS
+@given(opaque_histories(), cutoffs, st.sampled_from([*OPAQUE, "never_seen"]))
+def test_an_event_of_an_unknown_type_exactly_at_the_cutoff_counts_in_its_type_recency_and_sequence(
+    history, cutoff, event_type
+):
+    leads, events = history
+    vocabulary = choose_event_vocabulary(events, before=cutoff, rule=OPAQUE_RULE).types
+    before = _opaque_features(leads, events, cutoff, vocabulary).set_index("lead_id")
+    if before.empty:
+        return
+    lead = before.index[0]
+    at_t = events_frame([{"lead_id": lead, "at": cutoff, "type": event_type}])
+    now = _opaque_features(leads, pd.concat([events, at_t], ignore_index=True), cutoff, vocabulary)
+    row, was = now.set_index("lead_id").loc[lead], before.loc[lead]
+    if event_type in vocabulary:
+        names = catalogue.extra_type_columns(event_type)
+        assert row[names["7d"]] == was[names["7d"]] + 1 and row[names["total"]] == was[names["total"]] + 1
+        assert row[names["days_since_last"]] == 0.0
+        assert row["last_event_type"] == event_type
+    else:
+        assert row["other_events_7d"] == was["other_events_7d"] + 1 and row["days_since_last_other_event"] == 0.0
+        assert row["last_event_type"] == catalogue.OTHER_TYPE
+    assert row["interactions_total"] == was["interactions_total"] + 1 and row["days_since_last_interaction"] == 0.0
+    # It is the last event (latest row among ties), and the lead's previous last event is now the one before it.
+    assert row["previous_event_type"] == was["last_event_type"] or (
+        pd.isna(row["previous_event_type"]) and pd.isna(was["last_event_type"])
+    )
+
+
+def test_extra_types_get_counts_recency_momentum_and_a_place_in_the_sequence():
+    leads = leads_frame([{"lead_id": "A", "created_at": "2023-12-01"}, {"lead_id": "B", "created_at": "2024-02-28"}])
+    events = events_frame(
+        [
+            {"lead_id": "A", "at": "2024-01-10", "type": "act_1"},  # 51 days before: the 30 days before the last 30
+            {"lead_id": "A", "at": "2024-02-10", "type": "act_1"},
+            {"lead_id": "A", "at": "2024-02-20", "type": "act_1"},
+            {"lead_id": "A", "at": "2024-02-25", "type": "act_9"},  # not in the vocabulary
+            {"lead_id": "A", "at": "2024-02-26", "type": "call"},
+            {"lead_id": "A", "at": "2024-02-27", "type": "act_1"},
+            {"lead_id": "A", "at": "2024-02-27", "type": "act_9"},  # same time, later row: the last event
+        ]
+    )
+    a, b = (row for _, row in build_features(leads, events, T, extra_types=("act_1",)).iterrows())
+    assert (a["event_act_1_7d"], a["event_act_1_30d"], a["event_act_1_total"]) == (1, 3, 4)
+    assert a["event_act_1_days_since_last"] == 3.0
+    assert a["event_act_1_momentum"] == (3 + 1) / (1 + 1)
+    assert (a["last_event_type"], a["previous_event_type"]) == (catalogue.OTHER_TYPE, "act_1")
+    assert pd.isna(b["last_event_type"]) and pd.isna(b["previous_event_type"]) and b["event_act_1_momentum"] == 1.0
+    assert catalogue.describe("event_act_1_momentum", 2.0) == "act 1 events up 2.0x on the previous 30 days"
+    assert catalogue.describe("last_event_type", "act_1") == "last event: act_1"
+    assert catalogue.feature_spec("event_act_1_momentum").unit == "ratio"
+    with pytest.raises(ValueError, match=r"may not hold '\(other\)'"):
+        build_features(leads, events, T, extra_types=(catalogue.OTHER_TYPE,))
+
+
+def test_the_vocabulary_keeps_unknown_types_with_a_share_of_the_events_bounded_in_number():
+    counts = pd.Series({"call": 500, "act_a": 200, "act_b": 100, "act_c": 100, "act_d": 50, "act_e": 9, "won": 41})
+    # Shares of 1,000 events: 20 %, 10 %, 10 %, 5 %, 0.9 % (known types count in the total, never in the vocabulary).
+    assert choose_from_counts(counts) == ("act_a", "act_b", "act_c", "act_d")
+    assert choose_from_counts(counts, VocabularyRule(min_share=0.1)) == ("act_a", "act_b", "act_c")
+    assert choose_from_counts(counts, VocabularyRule(max_types=2)) == ("act_a", "act_b")  # ties by name
+    assert choose_from_counts(counts, VocabularyRule(min_share=0.0, max_types=30))[-1] == "act_e"
+    assert choose_from_counts(counts.iloc[:0]) == ()
+    for bad in ({"min_share": -0.1}, {"min_share": 1.5}, {"max_types": -1}, {"max_types": 2.5}):
+        with pytest.raises(ValueError, match="min_share|max_types"):
+            VocabularyRule(**bad)
+
+
+def test_the_vocabulary_records_what_it_was_chosen_from():
+    events = events_frame(
+        [{"lead_id": "A", "at": "2024-01-01", "type": t} for t in ["call"] * 6 + ["act_a"] * 3 + ["act_b"]]
+        + [{"lead_id": "A", "at": "2024-06-01", "type": "act_b"}] * 20
+    )
+    vocabulary = choose_event_vocabulary(events, before="2024-02-01", rule=VocabularyRule(min_share=0.2))
+    assert vocabulary.types == ("act_a",) and vocabulary.n_events == 10
+    assert vocabulary.covered == pytest.approx(0.3) and vocabulary.unknown == pytest.approx(0.4)
+    params = vocabulary.params()
+    assert params["extra_types"] == "act_a" and params["extra_types_min_share"] == "0.2"
+    assert params["extra_types_counted_until"] == "2024-02-01 00:00:00+00:00"
+    assert "at least 20% of the events" in vocabulary.describe() and "act_a" in vocabulary.describe()
+    assert choose_event_vocabulary(events).types == ("act_b", "act_a")  # all events: the later ones decide
+
+
+@pytest.mark.parametrize("offset", pit.SCALES, ids=pit.SCALE_NAMES)
+def test_the_vocabulary_counts_a_type_seen_exactly_at_before_and_not_one_seen_after(offset):
+    before = pit.T0
+    events = events_frame(
+        [{"lead_id": "A", "at": _at(-1), "type": "act_a"}] * 2
+        + [{"lead_id": "A", "at": before, "type": "act_b"}]
+        + [{"lead_id": "A", "at": before + pd.Timedelta(offset, "ns"), "type": "act_c"}] * 3
+    )
+    rule = VocabularyRule(min_share=0.0)
+    assert choose_event_vocabulary(events, before=before, rule=rule).types == ("act_a", "act_b")
+    assert event_type_counts(events, before=before - pd.Timedelta(1, "ns")).to_dict() == {"act_a": 2}
+
+
+def test_docs_features_md_is_the_catalogue_with_the_extra_type_template():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text()
+    assert f"(version {catalogue.CATALOGUE_VERSION})" in docs.splitlines()[0]
+    assert catalogue.catalogue_markdown(["webinar"]) in docs, "regenerate docs/features.md (its first lines say how)"
+
+
 # Lead attributes live in their own namespace: any name a CRM sends is a feature of its own.
 
 CLASHING_NAMES = ["stage", "label", "cutoff", "email_sent_7d", "owner_win_rate", "event_webinar_total", "attr_x"]

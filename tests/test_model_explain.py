@@ -128,3 +128,115 @@ def test_crm_reasons_use_the_catalogue_words():
     up, down = top_reasons(contributions, values, describe)
     assert up == [["3 emails replied in the last 30 days"]]
     assert down == [["no next step scheduled"]]
+
+
+# ------------------------------------------------------------------ reasons grouped by what a salesperson sees
+
+
+@pytest.fixture(scope="module")
+def crm_model():
+    """A logistic model on a small simulated CRM, and the features of its open leads at a late cutoff."""
+    from leadscore.features.builder import build_features
+    from leadscore.model.training import train, training_data_from_crm
+    from leadscore.simulation.simulator import simulate
+
+    data = simulate(n_leads=900, n_reps=4, months=12, seed=5).data
+    model = train(training_data_from_crm(data), candidates=["logistic"], check_leakage=False).model
+    features = build_features(data.leads, data.events, "2024-11-15")
+    return model, features[list(model.feature_names_in_)]
+
+
+def test_the_windows_of_one_count_are_one_reason_said_once():
+    from leadscore.features.catalogue import describe
+    from leadscore.features.phrases import reason_topic
+
+    values = pd.DataFrame(
+        {
+            "meeting_held_total": [9],
+            "meeting_held_90d": [9],
+            "interactions_total": [1],
+            "interactions_90d": [1],
+            "source": ["web"],
+        }
+    )
+    contributions = Contributions(
+        values=pd.DataFrame(
+            {
+                "meeting_held_total": [0.9],
+                "meeting_held_90d": [-0.6],
+                "interactions_total": [0.3],
+                "interactions_90d": [-0.5],
+                "source": [0.05],
+            }
+        ),
+        baseline=-1.0,
+        exact=True,
+        method="example",
+    )
+    up, down = top_reasons(contributions, values, describe, topic=reason_topic)
+    # Without topics: "9 meetings held so far" up and "9 meetings held in the last 90 days" down, the issue's case.
+    assert top_reasons(contributions, values, describe)[1][0][0] == "9 meetings held in the last 90 days"
+    assert up == [["9 meetings held so far", "source: web"]]  # net +0.3, said by the member pushing up
+    assert down == [["1 interaction in the last 90 days"]]  # net -0.2, said by the member pushing down
+
+
+def test_topic_contributions_still_add_up_to_the_models_log_odds(crm_model):
+    from leadscore.features.phrases import reason_topic
+    from leadscore.model.explain import by_topic
+
+    model, X = crm_model
+    contributions = explain(model, X)
+    grouped = by_topic(contributions, reason_topic)
+    assert grouped.values.shape[1] < contributions.values.shape[1]  # windows and rates were merged
+    assert grouped.log_odds == pytest.approx(model.decision_function(X), abs=1e-9)
+    assert grouped.log_odds == pytest.approx(contributions.log_odds, abs=1e-12)
+
+
+def test_no_lead_shows_one_fact_as_a_reason_both_up_and_down(crm_model):
+    from leadscore.features.phrases import reason_topic
+
+    model, X = crm_model
+    contributions = explain(model, X)
+    by_name = lambda name, value: name  # noqa: E731 - the reason's feature, to find its topic
+    ungrouped_up, ungrouped_down = top_reasons(contributions, X, by_name, top=5)
+    clashes = sum(
+        bool({reason_topic(n) for n in u} & {reason_topic(n) for n in d})
+        for u, d in zip(ungrouped_up, ungrouped_down, strict=True)
+    )
+    assert clashes > 0  # the model does weigh windows of one count against each other
+
+    up, down = top_reasons(contributions, X, by_name, top=5, topic=reason_topic)
+    for ups, downs in zip(up, down, strict=True):
+        assert not {reason_topic(n) for n in ups} & {reason_topic(n) for n in downs}
+        assert len({reason_topic(n) for n in ups}) == len(ups)  # each fact said once
+
+
+def test_every_catalogue_feature_is_said_in_spanish():
+    from leadscore.features.catalogue import CONTEXT_FEATURES, feature_names, feature_spec
+    from leadscore.features.phrases import is_spoken
+
+    names = feature_names(["webinar"]) + list(CONTEXT_FEATURES)
+    for name in names:
+        say = feature_spec(name).say
+        # Every English word the feature was given (its closure's strings) has its Spanish words.
+        given = [c.cell_contents for c in (say.__closure__ or ()) if isinstance(c.cell_contents, str)]
+        unsaid = [text for text in given if not is_spoken(text, "es")]
+        assert not unsaid, f"{name}: no Spanish for {unsaid}"
+        for value in (0, 1, 2.5, 40.0, float("nan"), None):
+            try:
+                english, spanish = say(value), say(value, lang="es")
+            except (TypeError, ValueError):  # a categorical feature given a number it never holds
+                continue
+            assert spanish and (spanish != english or name == "stage_rank_max")
+
+
+def test_spanish_reasons_write_numbers_the_spanish_way():
+    from leadscore.features.catalogue import feature_spec
+
+    assert feature_spec("email_reply_rate").say(0.4, lang="es") == "40\u00a0% de los correos respondidos"
+    assert feature_spec("deal_amount").say(12500.0, lang="es") == "operación de 12.500"
+    assert feature_spec("call_minutes_mean").say(4.25, lang="es") == "las llamadas duran 4,2 minutos de media"
+    assert feature_spec("stage").say("proposal", lang="es") == "en la etapa propuesta"
+    assert feature_spec("days_since_last_interaction").say(1.0, lang="es") == "última interacción hace 1 día"
+    with pytest.raises(ValueError, match="language 'fr'"):
+        feature_spec("stage").say("new", lang="fr")

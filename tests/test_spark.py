@@ -202,6 +202,24 @@ def test_unknown_event_types_are_ranked_as_the_pandas_function_ranks_them(spark)
     assert top_unknown_types_spark(crm, k=2) == top_unknown_types(events, k=2) == ("chat", "webinar")
 
 
+def test_the_event_vocabulary_and_the_features_of_unknown_types_on_spark_are_the_pandas_ones(spark, sim_data):
+    from leadscore.model.event_vocabulary import training_vocabulary
+    from leadscore.simulation.opaque import opaque_event_types
+    from leadscore.spark.training import event_vocabulary_spark
+
+    opaque, codes = opaque_event_types(sim_data)  # every activity an unknown type
+    crm = crm_to_spark(spark, opaque, partitions=3)
+    expected = training_vocabulary(opaque, horizon_days=60)
+    vocabulary = event_vocabulary_spark(crm, horizon_days=60, n_buckets=3)
+    assert vocabulary == expected and len(vocabulary.types) >= 5 and set(vocabulary.types) <= set(codes.values())
+    # The vocabulary reaches every bucket: counts, recency, momentum and the sequence, row for row.
+    cutoffs = ["2024-06-03", "2024-09-02"]
+    on_spark = collect(training_set(crm, cutoffs, horizon_days=60, extra_types=vocabulary.types, n_buckets=3))
+    pandas_rows = build_training_set(opaque, cutoffs, horizon_days=60, extra_types=vocabulary.types)
+    assert {"last_event_type", f"event_{vocabulary.types[0]}_momentum"} <= set(pandas_rows.columns)
+    assert_same_rows(on_spark, pandas_rows)
+
+
 # -- the registered model -------------------------------------------------------------------------------------
 
 

@@ -69,18 +69,29 @@ PLANTINGS = (
         "_days_between(t, first, first <= t + LOOK)",
     ),
     Planting(
-        "extra types (counts and recency)",
+        "extra types (counts, recency and momentum)",
         F,
-        "            out[name] = windows[w][:, slot]\n        out[names[-1]] = since(last[:, slot])\n",
-        "            k_ = p.known_until(t + LOOK)\n"
-        "            b_ = np.searchsorted(t - _EDGE_DAYS * DAY_NS, p.ev_at[:k_], side='left')\n"
-        "            c_ = np.bincount(key[:k_] * _N_BUCKETS + b_, minlength=p.n_leads * n_slots * _N_BUCKETS)\n"
-        "            c_ = c_.reshape(p.n_leads, n_slots, _N_BUCKETS)[rows][:, slot]\n"
+        "        for w in catalogue.WINDOWS:\n"
+        "            out[names[w]] = windows[w][:, slot]\n"
+        '        out[names["days_since_last"]] = since(last[:, slot])\n'
+        '        out[names["momentum"]] = (windows["30d"][:, slot] + 1.0) / (counts[:, slot, _PREVIOUS_30D] + 1.0)\n',
+        "        k_ = p.known_until(t + LOOK)\n"
+        "        b_ = np.searchsorted(t - _EDGE_DAYS * DAY_NS, p.ev_at[:k_], side='left')\n"
+        "        c_ = np.bincount(key[:k_] * _N_BUCKETS + b_, minlength=p.n_leads * n_slots * _N_BUCKETS)\n"
+        "        c_ = c_.reshape(p.n_leads, n_slots, _N_BUCKETS)[rows][:, slot]\n"
+        "        for w in catalogue.WINDOWS:\n"
         "            lo = {'7d': 4, '30d': 3, '90d': 1, 'total': 0}[w]\n"
-        "            out[name] = c_[:, lo:].sum(axis=1).astype(np.int32)\n"
+        "            out[names[w]] = c_[:, lo:].sum(axis=1).astype(np.int32)\n"
         "        last_ = np.full(p.n_leads * n_slots, NONE_YET, dtype=np.int64)\n"
         "        np.maximum.at(last_, key[:k_], p.ev_at[:k_])\n"
-        "        out[names[-1]] = since(last_.reshape(p.n_leads, n_slots)[rows][:, slot])\n",
+        '        out[names["days_since_last"]] = since(last_.reshape(p.n_leads, n_slots)[rows][:, slot])\n'
+        '        out[names["momentum"]] = (c_[:, 3:].sum(axis=1) + 1.0) / (c_[:, 2] + 1.0)\n',
+    ),
+    Planting(
+        "sequence: last and previous event type",
+        H,
+        "        k = self.known_until(t)\n        position, lead = np.arange(k), self.ev_lead[:k]\n",
+        "        k = self.known_until(t + LOOK)\n        position, lead = np.arange(k), self.ev_lead[:k]\n",
     ),
     Planting(
         "unknown types counted as other",
@@ -160,8 +171,8 @@ PLANTINGS = (
         'last = _last_per_lead(d["lead"], d["at"] <= t + LOOK)',
     ),
     Planting(
-        "extra-types vocabulary (top_unknown_types before)",
-        F,
+        "extra-types vocabulary (event types counted at before)",
+        "features/vocabulary.py",
         "<= cutoff_timestamp(before).value]",
         "<= cutoff_timestamp(before).value + LOOK]",
     ),
@@ -192,6 +203,8 @@ FIRST = (
     "test_an_event_exactly_at_the_cutoff",
     "test_a_meeting_scheduled_for_after_the_cutoff",
     "test_top_unknown_types_count_a_type",
+    "test_the_vocabulary_counts_a_type",
+    "test_an_event_of_an_unknown_type_exactly",
     "test_owner_context_counts_outcomes",
     "test_a_win_at_the_end_of_the_horizon",
     "test_a_horizon_ending_exactly",

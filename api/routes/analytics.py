@@ -3,6 +3,11 @@
 Thin routes over :mod:`leadscore.analytics`: each parses its query, loads the stored data set, calls one library
 function and returns its table as rows. A parameter the library refuses (an unknown grouping, a range that ends
 before it starts, ...) is a 422 naming the parameter.
+
+A table split into periods has at most :data:`~leadscore.analytics.periods.MAX_PERIODS` of them (the library
+refuses more). When the query gives the range, that is checked before the store is read, so a range of centuries
+costs nothing; without one, the data's own span decides, checked before the table is computed. Dates are
+within pandas' range (1678 to 2262), refused by the query's schema otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import analytics
+from leadscore.analytics.periods import check_period_count
 from leadscore.api.deps import ReadKey, RepoDep
 from leadscore.api.errors import RequestProblem, error_responses
 from leadscore.api.schemas import Timestamp
@@ -100,7 +106,7 @@ def _plain(value: Any) -> Any:
 PARAMETER_OF_MESSAGE = (
     ("grouping", "group_by"),
     ("ends before it starts", "end"),
-    ("empty range", "end"),
+    ("range is empty", "end"),
     ("metric", "metric"),
     ("scope", "scope"),
     ("period", "period"),
@@ -119,10 +125,19 @@ def _call(function, *args, **kwargs) -> pd.DataFrame:
         raise RequestProblem(["query", named] if named else ["query"], message) from err
 
 
+def _check_periods(start: datetime | None, end: datetime | None, period: str) -> None:
+    """Refuse a range given in full that spans too many periods, before the store is read (a range left to the
+    data's span is checked by the library)."""
+    if start is not None and end is not None:
+        _call(check_period_count, start, end, period)
+
+
 @router.get("/funnel", response_model=Table, summary="The sales funnel", responses=ERRORS)
 def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, Query()]) -> Table:
     """Stage-to-stage conversion, drop-off and time in stage of the leads created in [start, end); with
     `summary=true`, leads, wins, win rate, revenue and cycle times instead. Needs `read`."""
+    if query.group_by == "period":
+        _check_periods(query.start, query.end, query.period)
     data = repo.load_crm()
     function = analytics.funnel_summary if query.summary else analytics.funnel
     frame = _call(
@@ -135,6 +150,8 @@ def get_funnel(principal: ReadKey, repo: RepoDep, query: Annotated[FunnelQuery, 
 def get_rep_performance(principal: ReadKey, repo: RepoDep, query: Annotated[PerformanceQuery, Query()]) -> Table:
     """Per salesperson and for the team: emails, calls, meetings, wins, losses, revenue, response time, each
     with the team median (or, with `against_median=true`, flagged where a person needs help). Needs `read`."""
+    if query.period is not None:
+        _check_periods(query.start, query.end, query.period)
     data = repo.load_crm()
     frame = _call(analytics.rep_performance, data, query.start, query.end, period=query.period, as_of=query.as_of)
     if query.against_median:

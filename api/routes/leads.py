@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
 from leadscore.api.errors import error_responses
 from leadscore.api.fast_json import json_response
+from leadscore.api.open_leads import open_leads_table, require_crm_model
 from leadscore.api.payloads import percentile_mode
 from leadscore.api.responses import not_scored, score_records
 from leadscore.api.schemas import ErrorBody, Timestamp
@@ -27,8 +28,7 @@ from leadscore.api.score_schemas import PrioritizedPage, ScoreHistoryItem, Score
 from leadscore.data.contracts import CrmData
 from leadscore.data.records import records
 from leadscore.grades import percent
-from leadscore.serving.kept import open_leads_scored_at
-from leadscore.serving.prioritize import features_for, rank, score_open_leads
+from leadscore.serving.prioritize import features_for, rank
 from leadscore.store.scores import FILTERS
 
 router = APIRouter(prefix="/leads", tags=["leads"])
@@ -65,6 +65,7 @@ class LeadScoreQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     as_of: Timestamp | None = Field(None, description=AS_OF)
     history: int = Field(10, ge=0, le=100, description="Earlier scores to return.")
+    lang: Literal["en", "es"] = Field("en", description="Language of the reasons: English or Spanish.")
 
 
 @router.get(
@@ -86,28 +87,16 @@ def get_prioritized(
     """Open leads ranked by probability of converting or by expected value, filterable and paginated.
 
     Each row says when the relationship started, the last interaction, the next scheduled one, the days since
-    the last touch, whether the lead needs follow-up (nothing scheduled, or untouched for
-    LEADSCORE_FOLLOW_UP_DAYS) and the top reasons. Each item says which model version scored it as of when,
-    and whether the score is stale (new data since, a new model since, or a failed re-score) and why. With
-    `as_of` the list is computed for that time (slower; reused for LEADSCORE_PRIORITIZED_CACHE_SECONDS). Needs
-    the `read` scope.
+    the last touch, whether the lead needs follow-up (no next step, quiet for longer than its usual gap between
+    interactions, at most LEADSCORE_FOLLOW_UP_DAYS, and in the upper half by probability) and the top reasons.
+    Each item says which model version scored it as of when, and whether the score is stale (new data since, a
+    new model since, or a failed re-score) and why. With `as_of` the list is computed for that time (slower;
+    reused for LEADSCORE_PRIORITIZED_CACHE_SECONDS). Needs the `read` scope.
     """
-    scorer = model.scorer
-    if scorer.card.source != "crm":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"model version {model.version} scores flat tables, not stored leads"
-        )
     if settings.stored_scores and query.as_of is None:
+        require_crm_model(model)
         return _stored_page(repo, model.version, query)
-
-    def build() -> tuple[pd.Timestamp, pd.DataFrame]:
-        cutoff = pd.Timestamp(query.as_of or datetime.now(UTC))
-        if settings.stored_scores:
-            return cutoff, open_leads_scored_at(repo, scorer, cutoff, settings.follow_up_days)
-        data = repo.load_crm(open_at=cutoff.to_pydatetime(), attributes=scorer.attributes)
-        return cutoff, score_open_leads(scorer, data, cutoff, settings.follow_up_days)
-
-    cutoff, table = request.app.state.scored_cache.get((model.version, query.as_of), build)
+    cutoff, table = open_leads_table(request, repo, model, settings, query.as_of)
     ranked = rank(
         table,
         by=query.order_by,
@@ -191,7 +180,7 @@ def get_lead_score(
     is stale, and why), or, with `as_of`, its score as of that time, computed from its stored history and
     recorded in it. Needs the `score` scope."""
     scorer = model.scorer
-    kept = settings.stored_scores and query.as_of is None
+    kept = settings.stored_scores and query.as_of is None and query.lang == "en"
     if kept:
         row = repo.latest_score(lead_id, history=query.history)
         if row is not None and row["probability"] is not None:
@@ -206,7 +195,7 @@ def get_lead_score(
     events = repo.load_events([lead_id])
     cutoff = pd.Timestamp(query.as_of or datetime.now(UTC))
     features, _ = features_for(scorer, leads, events, cutoff)
-    scores = scorer.score_features(features, percentile_of=percentile_mode(scorer.card, "reference"))
+    scores = scorer.score_features(features, percentile_of=percentile_mode(scorer.card, "reference"), lang=query.lang)
     if scores.empty:
         [why] = not_scored(CrmData(leads=leads, events=events), set(), cutoff)
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"lead {lead_id!r} is not scored: {why.reason}")

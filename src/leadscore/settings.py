@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.grades import DEFAULT_GRADE_CUTOFFS, check_grade_cutoffs
@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     )
     horizon_days: int = Field(90, gt=0, description="Conversion horizon the model predicts.")
     follow_up_days: int = Field(
-        14, gt=0, description="A lead untouched for this many days (or without a next step) needs follow-up."
+        14,
+        gt=0,
+        description="The longest a lead with no next step may stay quiet before it needs follow-up "
+        "(sooner when its own rhythm is faster; see leadscore.serving.prioritize).",
     )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking store; default MLFLOW_TRACKING_URI, else the project's models/mlflow.db."
@@ -89,6 +92,11 @@ class Settings(BaseSettings):
     )
     score_retry_seconds: float = Field(
         300.0, gt=0, description="How long a lead whose re-score failed waits for the next attempt (new data: at once)."
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the web app's session cookies; set it so that workers and restarts share sessions "
+        "(default: a random secret per process).",
     )
 
     @field_validator("api_keys")

@@ -32,7 +32,7 @@ from leadscore.analytics._common import (
     resolve_range,
     safe_ratio,
 )
-from leadscore.analytics.periods import as_ns, check_period, period_starts
+from leadscore.analytics.periods import as_ns, check_period, check_period_count, period_starts
 from leadscore.data.contracts import STAGES, CrmData
 
 FUNNEL_STAGES: tuple[str, ...] = (*STAGES, "won")
@@ -52,6 +52,8 @@ class _Cohort:
         check_period(period)
         check_group_by(data.leads, group_by)
         self.start, self.end = resolve_range(data, start, end)
+        if group_by == "period":
+            check_period_count(self.start, self.end, period)  # before any work: a group per period
         self.as_of = resolve_as_of(data, as_of)
         created_all = as_ns(data.leads["created_at"])
         keep = (created_all >= self.start.value) & (created_all < self.end.value) & (created_all < self.as_of.value)

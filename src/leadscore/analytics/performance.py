@@ -35,13 +35,11 @@ from leadscore.analytics._common import (
     resolve_range,
     safe_ratio,
 )
-from leadscore.analytics.periods import as_ns, check_period, period_starts
+from leadscore.analytics.periods import MAX_PERIODS as MAX_PERIODS  # the limit its docstring names
+from leadscore.analytics.periods import as_ns, check_period, check_period_count, period_starts
 from leadscore.data.contracts import COLD_CALL_SUBTYPE, KNOWN_EVENT_TYPES, TEAM_SCOPE, CrmData
 
 TEAM_MEDIAN = "team_median"
-#: Most periods one call splits its window into (a year of days): each period is computed on its own, so a
-#: century of days would keep a server busy for minutes.
-MAX_PERIODS = 400
 # The event types a salesperson's figures count (their codes index the counting arrays, in the contract's order).
 _TYPES = tuple(t for t in KNOWN_EVENT_TYPES if t.startswith(("email_", "meeting_")) or t == "call")
 _T = {t: i for i, t in enumerate(_TYPES)}
@@ -234,16 +232,13 @@ def rep_performance(data: CrmData, start=None, end=None, *, period: str | None =
     [1.0, 1.0, 2.0]
     """
     lo, hi = resolve_range(data, start, end)
+    if period is not None:
+        check_period(period)
+        check_period_count(lo, hi, period)  # before any work: each period is computed on its own
     prepared = _Prepared(data, resolve_as_of(data, as_of))
     if period is None:
         return _window(prepared, lo.value, hi.value)
-    check_period(period)
     starts = period_starts(lo, hi, period)
-    if len(starts) > MAX_PERIODS:
-        raise ValueError(
-            f"too many periods: {len(starts)} {period}s in [{lo}, {hi}), at most {MAX_PERIODS}; "
-            "narrow the range or choose a longer period"
-        )
     frames = []
     for i, s in enumerate(starts):
         p_lo = max(s, lo)

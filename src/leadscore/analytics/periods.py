@@ -16,6 +16,9 @@ import pandas as pd
 from leadscore.data.times import DAY_NS
 
 PERIODS: tuple[str, ...] = ("day", "week", "month")
+#: Most periods one table may be split into (more than a year of days): every period is a group of its own, so a
+#: century of days would keep a server busy for minutes and answer with a table nobody reads.
+MAX_PERIODS = 400
 _NAT = np.iinfo(np.int64).min
 
 
@@ -173,6 +176,50 @@ def period_starts(start, end, period: str) -> pd.DatetimeIndex:
         count = (int(last) - int(first)) // step + 1
         ns = int(first) + step * np.arange(count, dtype="int64")
     return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def count_periods(start, end, period: str) -> int:
+    """How many periods overlap ``[start, end)``: ``len(period_starts(start, end, period))``, by arithmetic.
+
+    Counting costs the same for a day as for a millennium, so a range can be judged before any work.
+
+    Examples
+    --------
+    >>> count_periods("2024-01-15", "2024-03-01", "month")
+    2
+    >>> count_periods("1700-01-01", "2200-01-01", "day")
+    182621
+    """
+    start_ts, end_ts = check_range(start, end)
+    check_period(period)
+    first, last = floor_ns(np.array([start_ts.value, end_ts.value - 1]), period)
+    if period == "month":
+        months = np.array([first, last]).view("datetime64[ns]").astype("datetime64[M]").astype("int64")
+        return int(months[1] - months[0]) + 1
+    step = DAY_NS * (7 if period == "week" else 1)
+    return (int(last) - int(first)) // step + 1  # Python integers: centuries of nanoseconds overflow int64
+
+
+def check_period_count(start, end, period: str, limit: int = MAX_PERIODS) -> int:
+    """The number of periods in ``[start, end)``, or a ValueError saying it is over ``limit``.
+
+    Examples
+    --------
+    >>> check_period_count("2024-01-01", "2024-02-01", "day")
+    31
+    >>> check_period_count("2000-01-01", "2024-01-01", "day")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: too many periods: 8766 days in [2000-01-01 ...), at most 400; narrow the range (start, end) or ...
+    """
+    count = count_periods(start, end, period)
+    if count > limit:
+        lo, hi = check_range(start, end)
+        raise ValueError(
+            f"too many periods: {count} {period}s in [{lo}, {hi}), at most {limit}; "
+            "narrow the range (start, end) or choose a longer period"
+        )
+    return count
 
 
 def bin_index(ns: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -100,6 +100,7 @@ def demo(
     example_lead = data.leads["lead_id"].iloc[-1]
     console.print(
         f"\n[bold]Service[/bold] on {base}\n"
+        f"  the manager's web app (sign in with the key):  {base}/app\n"
         f"  API docs (Authorize with the key):  {base}/docs\n"
         f"  local API key (in {settings.data_dir / LOCAL_KEY_FILE}):  {key}\n"
         f"  the manager's list:  curl -H 'X-API-Key: {key}' '{base}/api/v1/leads/prioritized?limit=5'\n"

@@ -105,7 +105,11 @@ def train(
 
             selection = AttributeSelection(max_attributes=max_attributes, min_coverage=min_attribute_coverage)
             labelled, extra_types = crm_training_data(
-                data, horizon_days=horizon_days, drop=drop or (), attributes=selection
+                data,
+                horizon_days=horizon_days,
+                drop=drop or (),
+                attributes=selection,
+                validation_fraction=validation_fraction,
             )
     except (ValueError, FileNotFoundError) as err:
         err_console.print(f"[red]Cannot use {table or data_dir}:[/red] {err}")

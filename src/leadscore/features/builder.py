@@ -17,8 +17,9 @@ events of a lead share a timestamp, the later row counts as the later event.
 
 Speed: the events are encoded once (:func:`prepare_events`, in :mod:`leadscore.features.history`) and each cutoff is
 then a handful of numpy passes over the events known at it: one ``np.bincount`` over ``(lead, type slot, time
-bucket)`` gives every count for every window, one ``np.maximum.at`` over ``(lead, type slot)`` every recency.
-No per-lead Python and no pandas groupby on strings.
+bucket)`` gives every count for every window (and the momentum of each extra type), one ``np.maximum.at`` over
+``(lead, type slot)`` every recency, and two more ``np.maximum.at`` passes each lead's last two events (the
+sequence features). No per-lead Python and no pandas groupby on strings.
 
 Every column is named and described in :mod:`leadscore.features.catalogue`.
 """
@@ -40,9 +41,8 @@ from leadscore.features.history import (
     PreparedEvents,
     cutoff_timestamp,
     prepare_events,
-    require_columns,
-    to_ns,
 )
+from leadscore.features.vocabulary import event_type_counts
 
 __all__ = [
     "PreparedEvents",
@@ -68,6 +68,8 @@ def _check_extra_types(extra_types: Sequence[str]) -> tuple[str, ...]:
     known = [x for x in vocabulary if x in KNOWN_EVENT_TYPES]
     if known:
         raise ValueError(f"extra_types {known} are known event types; they have their own features already")
+    if catalogue.OTHER_TYPE in vocabulary:
+        raise ValueError(f"extra_types may not hold {catalogue.OTHER_TYPE!r}: it names the types outside them")
     return vocabulary
 
 
@@ -146,14 +148,34 @@ def _activity(p: PreparedEvents, t: int, extra_types: tuple[str, ...], rows: np.
     out["days_since_last_other_event"] = since(last[:, other])
     for j, event_type in enumerate(extra_types):
         slot = len(COUNTED) + 1 + j
-        names = catalogue.extra_type_names(event_type)
-        for name, w in zip(names, catalogue.WINDOWS, strict=False):
-            out[name] = windows[w][:, slot]
-        out[names[-1]] = since(last[:, slot])
+        names = catalogue.extra_type_columns(event_type)
+        for w in catalogue.WINDOWS:
+            out[names[w]] = windows[w][:, slot]
+        out[names["days_since_last"]] = since(last[:, slot])
+        out[names["momentum"]] = (windows["30d"][:, slot] + 1.0) / (counts[:, slot, _PREVIOUS_30D] + 1.0)
     out["days_since_last_interaction"] = since(last[:, interaction].max(axis=1))
     out["days_since_last_reply"] = since(last[:, COUNTED.index("email_replied")])
     first = p.first_interaction[rows]  # the first interaction overall is the first known one, if it is known
     out["days_since_first_interaction"] = _days_between(t, first, first <= t)
+    return out
+
+
+def _sequence(p: PreparedEvents, t: int, extra_types: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The types of the last and next-to-last known events of the leads at ``rows``, as the vocabulary names them.
+
+    A counted known type or an extra type is its own category; any other type is :data:`catalogue.OTHER_TYPE`
+    (won and lost too, though an open lead has none); missing where the lead has no such event yet.
+    """
+    _, slot_of_code, _ = _slots(p, extra_types)
+    other = catalogue.OTHER_TYPE
+    # One label per slot (the counted types, won/lost, the extra types, "other"), then "no event" at the end.
+    labels = np.array([*COUNTED, other, *extra_types, other, None], dtype=object)
+    out = {}
+    for name, pos in zip(catalogue.SEQUENCE_FEATURES, p.last_two_known(t, rows), strict=True):
+        slot = np.full(pos.size, labels.size - 1)
+        seen = pos >= 0
+        slot[seen] = slot_of_code[p.ev_type[pos[seen]]]
+        out[name] = pd.array(labels[slot], dtype="str")
     return out
 
 
@@ -253,6 +275,7 @@ def features_at(prepared: PreparedEvents, cutoff: object, *, extra_types: Sequen
     rows = np.flatnonzero(p.open_at(stamp))
 
     cols = _activity(p, t, vocabulary, rows)
+    cols.update(_sequence(p, t, vocabulary, rows))
     per_lead: dict[str, np.ndarray] = {"days_since_created": (t - p.created) / DAY_NS}
     for block in (_next_step, _engagement, _calls, _stage, _deal):
         per_lead.update(block(p, t))
@@ -296,8 +319,9 @@ def build_features(
     cutoff : timestamp-like
         The point in time; naive values are taken as UTC.
     extra_types : sequence of str
-        Unknown event types that get their own counts and recency (a fixed vocabulary, e.g. from
-        :func:`top_unknown_types` on the training events); all other unknown types count as "other".
+        Unknown event types that get their own counts, recency, momentum and category in the sequence features
+        (a fixed vocabulary chosen on the training events, see :mod:`leadscore.features.vocabulary`); all other
+        unknown types count as "other".
     attributes : sequence of str, optional
         The lead attributes to pass through, as ``attr_{name}`` (default: every extra column of ``leads``; a
         model's scoring passes its own selection).
@@ -322,7 +346,8 @@ def top_unknown_types(events: pd.DataFrame, k: int = 5, *, before: object = None
     """The ``k`` most frequent event types the catalogue does not know, to use as ``extra_types``.
 
     Pick them from training events only (``before`` = the last training cutoff) and keep the same vocabulary
-    for scoring, so that features stay comparable. Ties are broken by name.
+    for scoring, so that features stay comparable. Ties are broken by name. Training chooses by share and a
+    bounded size instead (:func:`leadscore.features.vocabulary.choose_event_vocabulary`).
 
     Examples
     --------
@@ -332,11 +357,7 @@ def top_unknown_types(events: pd.DataFrame, k: int = 5, *, before: object = None
     >>> top_unknown_types(events, k=2)
     ('webinar', 'chat')
     """
-    require_columns(events, ("type",), "events")
-    types = events["type"]
-    if before is not None:
-        require_columns(events, ("at",), "events")
-        types = types[to_ns(events["at"], "events.at", allow_missing=False) <= cutoff_timestamp(before).value]
-    counts = types[~types.isin(KNOWN_EVENT_TYPES) & types.notna()].astype("str").value_counts()
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    counts = event_type_counts(events, before=before)
+    unknown = counts[~counts.index.isin(KNOWN_EVENT_TYPES)]
+    ranked = sorted(unknown.items(), key=lambda item: (-item[1], item[0]))
     return tuple(name for name, _ in ranked[:k])

@@ -9,9 +9,12 @@ Three families of names exist:
 
 - fixed features, listed in :data:`FEATURES` (``days_since_last_interaction``, ``email_reply_rate``, ``stage``);
 - activity counts by event type and window, generated from templates: ``{type}_{window}`` for the known event
-  types (``email_replied_30d``), ``other_events_{window}`` for all unknown types together and
-  ``event_{slug}_{window}`` / ``event_{slug}_days_since_last`` for the unknown types chosen as a fixed
-  vocabulary (``extra_types``); the known ones are in :data:`FEATURES` too;
+  types (``email_replied_30d``), ``other_events_{window}`` for the unknown types outside the vocabulary, and
+  for each unknown type chosen as a fixed vocabulary (``extra_types``, see :mod:`leadscore.features.vocabulary`)
+  what a known type gets and more: ``event_{slug}_{window}``, ``event_{slug}_days_since_last`` and
+  ``event_{slug}_momentum`` (:func:`extra_type_columns`); the known ones are in :data:`FEATURES` too, with the
+  sequence features ``last_event_type`` / ``previous_event_type``, whose categories are the counted known types,
+  the vocabulary and :data:`OTHER_TYPE`;
 - static lead attributes: ``source``, and every other column of the leads table (a CRM's custom field) in its own
   namespace, ``attr_{name}`` (``attr_segment``), so that no attribute name a CRM sends (``stage``, ``label``,
   ``cutoff``, ``email_sent_7d``, ...) can collide with a feature, a key column or the label.
@@ -31,7 +34,8 @@ import pandas as pd
 
 from leadscore.features.phrases import ago, category, count, days, flag, momentum, quantity, rate, stage_rank
 
-CATALOGUE_VERSION = "1.1"  # 1.1: lead attributes in their own namespace, attr_{name}
+CATALOGUE_VERSION = "1.1"  # 1.1: lead attributes in their own namespace, attr_{name}; per-type momentum of the
+# extra types; last and previous event type
 
 # What a feature holds, its unit and its family: closed sets, checked by type checkers.
 FeatureKind = Literal["numeric", "categorical"]
@@ -63,6 +67,13 @@ WINDOWS: dict[str, tuple[int | None, str]] = {
     "90d": (90, "in the last 90 days"),
     "total": (None, "so far"),
 }
+
+# What each extra type gets beside its counts per window.
+EXTRA_TYPE_MEASURES: tuple[str, ...] = ("days_since_last", "momentum")
+# The category of the sequence features for an event of a type outside the counted known types and the vocabulary.
+OTHER_TYPE = "(other)"
+# The sequence features: the type of the lead's last known event, and of the one before it.
+SEQUENCE_FEATURES: tuple[str, str] = ("last_event_type", "previous_event_type")
 
 # Lead columns that are not attributes (identity, time, ownership): never passed through as features.
 NON_ATTRIBUTE_LEAD_COLUMNS: tuple[str, ...] = ("lead_id", "created_at", "owner_id")
@@ -131,10 +142,23 @@ def slug(event_type: str) -> str:
     return text
 
 
-def extra_type_names(event_type: str) -> list[str]:
-    """The columns generated for one unknown event type of the ``extra_types`` vocabulary."""
+def extra_type_columns(event_type: str) -> dict[str, str]:
+    """The columns generated for one unknown event type of the ``extra_types`` vocabulary, by what they hold.
+
+    The keys are the count windows (:data:`WINDOWS`), ``days_since_last`` and ``momentum``.
+
+    Examples
+    --------
+    >>> extra_type_columns("Webinar")["momentum"]
+    'event_webinar_momentum'
+    """
     s = slug(event_type)
-    return [f"event_{s}_{w}" for w in WINDOWS] + [f"event_{s}_days_since_last"]
+    return {**{w: f"event_{s}_{w}" for w in WINDOWS}, **{k: f"event_{s}_{k}" for k in EXTRA_TYPE_MEASURES}}
+
+
+def extra_type_names(event_type: str) -> list[str]:
+    """The columns generated for one unknown event type of the ``extra_types`` vocabulary, in frame order."""
+    return list(extra_type_columns(event_type).values())
 
 
 def _interaction_counts() -> list[Feature]:
@@ -174,7 +198,7 @@ def _other_counts() -> list[Feature]:
     out = [
         Feature(
             name=f"other_events_{w}",
-            description=f"Events of types the catalogue does not know, {when}.",
+            description=f"Events of unknown types outside the extra_types vocabulary, {when}.",
             kind=NUMERIC,
             unit="count",
             group="activity",
@@ -185,7 +209,7 @@ def _other_counts() -> list[Feature]:
     out.append(
         Feature(
             name="days_since_last_other_event",
-            description="Days from the last event of an unknown type to the cutoff.",
+            description="Days from the last event of an unknown type outside the vocabulary to the cutoff.",
             kind=NUMERIC,
             unit="days",
             group="activity",
@@ -196,24 +220,33 @@ def _other_counts() -> list[Feature]:
     return out
 
 
+def _type_momentum(words: str) -> Callable[[object], str]:
+    """:func:`momentum` said of one event type ("webinar events up 2.0x ...") rather than of all activity."""
+
+    def say(value: object) -> str:
+        return momentum(value).replace("activity", f"{words} events", 1)
+
+    return say
+
+
 def _extra_type_features(event_type: str) -> list[Feature]:
     s = slug(event_type)
     words = s.replace("_", " ")
-    names = extra_type_names(event_type)
+    names = extra_type_columns(event_type)
     out = [
         Feature(
-            name=name,
+            name=names[w],
             description=f"Number of {event_type!r} events {when} (an unknown type in the extra_types vocabulary).",
             kind=NUMERIC,
             unit="count",
             group="activity",
             say=count(f"{words} event", f"{words} events", when),
         )
-        for name, (_, when) in zip(names, WINDOWS.values(), strict=False)
+        for w, (_, when) in WINDOWS.items()
     ]
     out.append(
         Feature(
-            name=names[-1],
+            name=names["days_since_last"],
             description=f"Days from the last {event_type!r} event to the cutoff.",
             kind=NUMERIC,
             unit="days",
@@ -222,7 +255,43 @@ def _extra_type_features(event_type: str) -> list[Feature]:
             missing=f"no {event_type!r} event yet",
         )
     )
+    out.append(
+        Feature(
+            name=names["momentum"],
+            description=f"{event_type!r} events in the last 30 days against the 30 days before: "
+            "(n_0_30 + 1) / (n_30_60 + 1).",
+            kind=NUMERIC,
+            unit="ratio",
+            group="activity",
+            say=_type_momentum(words),
+        )
+    )
     return out
+
+
+def _sequence_features() -> list[Feature]:
+    categories = f"a counted known type, a type of the extra_types vocabulary or {OTHER_TYPE!r}"
+    last, previous = SEQUENCE_FEATURES
+    return [
+        Feature(
+            name=last,
+            description=f"The type of the lead's last event up to the cutoff: {categories}.",
+            kind=CATEGORICAL,
+            unit="",
+            group="activity",
+            say=category("last event: {v}", "no event yet"),
+            missing="no event yet",
+        ),
+        Feature(
+            name=previous,
+            description=f"The type of the event before the lead's last one: {categories}.",
+            kind=CATEGORICAL,
+            unit="",
+            group="activity",
+            say=category("event before the last: {v}", "fewer than two events yet"),
+            missing="fewer than two events yet",
+        ),
+    ]
 
 
 _FIXED: list[Feature] = [
@@ -283,6 +352,7 @@ _FIXED: list[Feature] = [
     ),
     *_type_counts(),
     *_other_counts(),
+    *_sequence_features(),
     # engagement
     Feature(
         name="email_open_rate",
@@ -515,7 +585,7 @@ def attribute_feature(name: str, kind: FeatureKind, *, column: str | None = None
 
 
 def _extra_type_of(name: str) -> str | None:
-    match = re.fullmatch(r"event_([0-9a-z_]+?)_(7d|30d|90d|total|days_since_last)", name)
+    match = re.fullmatch(r"event_([0-9a-z_]+?)_(7d|30d|90d|total|days_since_last|momentum)", name)
     return match.group(1) if match else None
 
 
@@ -579,9 +649,9 @@ def feature_names(extra_types: Sequence[str] = (), attributes: Iterable[str] = (
     Examples
     --------
     >>> names = feature_names(["webinar"], ["segment"])
-    >>> names[-6:]
+    >>> names[-7:]
     ['event_webinar_7d', 'event_webinar_30d', 'event_webinar_90d', 'event_webinar_total', \
-'event_webinar_days_since_last', 'attr_segment']
+'event_webinar_days_since_last', 'event_webinar_momentum', 'attr_segment']
     """
     names = list(FEATURES)
     for event_type in extra_types:
@@ -608,19 +678,30 @@ def catalogue_frame(extra_types: Sequence[str] = ()) -> pd.DataFrame:
     specs = list(FEATURES.values())
     for event_type in extra_types:
         specs.extend(_extra_type_features(event_type))
-    return pd.DataFrame(
-        [
-            {
-                "name": f.name,
-                "group": f.group,
-                "kind": f.kind,
-                "unit": f.unit,
-                "description": f.description,
-                "missing": f.missing,
-            }
-            for f in specs
-        ]
-    )
+    rows = [
+        {
+            "name": f.name,
+            "group": f.group,
+            "kind": f.kind,
+            "unit": f.unit,
+            "description": f.description,
+            "missing": f.missing,
+        }
+        for f in specs
+    ]
+    return pd.DataFrame(rows)
+
+
+# The lead attributes' template, as the docs show it (an attribute's own entry is made by attribute_feature).
+ATTRIBUTE_TEMPLATE_ROW = {
+    "name": f"{ATTRIBUTE_PREFIX}{{name}}",
+    "group": "static",
+    "kind": "numeric or categorical",
+    "unit": None,
+    "description": "Lead attribute {name}: any other column of the leads table (a CRM's custom field), in its own "
+    'namespace; a model reads a bounded selection of them (README, "Custom fields").',
+    "missing": "{name} unknown",
+}
 
 
 def catalogue_markdown(extra_types: Sequence[str] = ()) -> str:
@@ -639,7 +720,8 @@ relationship) to the cutoff. |  |
             for f in CONTEXT_FEATURES.values()
         ]
     )
-    table = pd.concat([table, context], ignore_index=True).fillna("")
+    attributes = pd.DataFrame([ATTRIBUTE_TEMPLATE_ROW])
+    table = pd.concat([table, attributes, context], ignore_index=True).fillna("")
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)

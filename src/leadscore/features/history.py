@@ -139,6 +139,22 @@ class PreparedEvents:
         """How many events (a prefix, as they are in time order) happened at or before ``t`` (ns)."""
         return int(np.searchsorted(self.ev_at, t, side="right"))
 
+    def last_two_known(self, t: int, leads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the leads at positions ``leads``, the positions of their last and next-to-last events at or before
+        ``t`` (ns); -1 where there is none.
+
+        Positions are in time order with ties in row order, so the latest is the largest: two ``np.maximum.at``
+        passes over the known prefix (the second without each lead's last event).
+        """
+        k = self.known_until(t)
+        position, lead = np.arange(k), self.ev_lead[:k]
+        last = np.full(self.n_leads, -1, dtype=np.int64)
+        np.maximum.at(last, lead, position)
+        earlier = position != last[lead]
+        previous = np.full(self.n_leads, -1, dtype=np.int64)
+        np.maximum.at(previous, lead[earlier], position[earlier])
+        return last[leads], previous[leads]
+
 
 def attribute_names(leads: pd.DataFrame) -> list[str]:
     """The lead attributes of a leads table: every column but identity, time, ownership and ``source``.

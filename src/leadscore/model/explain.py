@@ -349,16 +349,59 @@ def _phrased(order: np.ndarray, kept: np.ndarray, values: pd.DataFrame, names: l
     return out.tolist()
 
 
+def by_topic(contributions: Contributions, topic: Callable[[str], str]) -> Contributions:
+    """The contributions summed per topic (``topic(feature)``: which fact the feature tells), one column per
+    topic in order of first appearance; the log-odds are unchanged.
+
+    Examples
+    --------
+    >>> c = Contributions(values=pd.DataFrame({"calls_7d": [0.5], "calls_total": [-0.2], "source": [0.1]}),
+    ...                   baseline=-1.0, exact=True, method="example")
+    >>> grouped = by_topic(c, lambda name: name.split("_")[0])
+    >>> grouped.values.round(2).to_dict("records"), bool(np.allclose(grouped.log_odds, c.log_odds))
+    ([{'calls': 0.3, 'source': 0.1}], True)
+    """
+    codes, topics = pd.factorize(pd.Index([topic(name) for name in contributions.values.columns]))
+    summed = contributions.values.to_numpy() @ _membership(codes, len(topics))
+    frame = pd.DataFrame(summed, columns=list(topics), index=contributions.values.index)
+    return Contributions(
+        values=frame, baseline=contributions.baseline, exact=contributions.exact, method=contributions.method
+    )
+
+
+def _membership(codes: np.ndarray, n_topics: int) -> np.ndarray:
+    """The (features, topics) 0/1 matrix of which feature belongs to which topic."""
+    member = np.zeros((len(codes), n_topics))
+    member[np.arange(len(codes)), codes] = 1.0
+    return member
+
+
+def _spokesman(matrix: np.ndarray, grouped: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per row and topic, the feature that says the topic: the member pushing hardest in the topic's direction
+    (so the phrase agrees with the side it is shown on)."""
+    n_topics = grouped.shape[1]
+    chosen = np.zeros(grouped.shape, dtype=np.int64)
+    signed = matrix * np.where(grouped >= 0, 1.0, -1.0)[:, codes]
+    for g in range(n_topics):  # a few dozen topics, each a vectorised argmax over the rows
+        members = np.flatnonzero(codes == g)
+        chosen[:, g] = members[np.argmax(signed[:, members], axis=1)] if len(members) > 1 else members[0]
+    return chosen
+
+
 def top_reasons(
     contributions: Contributions,
     values: pd.DataFrame,
     phrase: Callable[[str, object], str] = table_phrase,
     top: int = TOP_REASONS,
+    topic: Callable[[str], str] | None = None,
 ) -> tuple[list[list[str]], list[list[str]]]:
     """The ``top`` features pushing each example's score up, and down, in words.
 
     ``values`` holds the raw feature values to phrase (the model's input rows); ``phrase(name, value)`` turns
-    one into words (``catalogue.describe`` for CRM features).
+    one into words (``catalogue.describe`` for CRM features). With ``topic`` (``phrases.reason_topic`` for CRM
+    features), the features that tell the same fact are one reason: their contributions are summed
+    (:func:`by_topic`) and said once, by the member pushing hardest in the sum's direction, so a fact is never
+    a reason both up and down.
 
     Examples
     --------
@@ -370,12 +413,21 @@ def top_reasons(
     """
     matrix = contributions.values.to_numpy()
     names = list(contributions.values.columns)
-    k = min(top, matrix.shape[1])
-    up_order, down_order = _largest(matrix, k), _largest(-matrix, k)
-    rows = np.arange(matrix.shape[0])[:, None]
-    up_kept = matrix[rows, up_order] > MIN_REASON_LOG_ODDS
-    down_kept = matrix[rows, down_order] < -MIN_REASON_LOG_ODDS
-    both = _phrased(np.hstack([up_order, down_order]), np.hstack([up_kept, down_kept]), values, names, phrase)
+    if topic is None:
+        grouped, speaker = matrix, None
+    else:
+        codes, _ = pd.factorize(pd.Index([topic(name) for name in names]))
+        grouped = matrix @ _membership(codes, int(codes.max()) + 1 if len(codes) else 0)
+        speaker = _spokesman(matrix, grouped, codes)
+    k = min(top, grouped.shape[1])
+    up_order, down_order = _largest(grouped, k), _largest(-grouped, k)
+    rows = np.arange(grouped.shape[0])[:, None]
+    up_kept = grouped[rows, up_order] > MIN_REASON_LOG_ODDS
+    down_kept = grouped[rows, down_order] < -MIN_REASON_LOG_ODDS
+    order = np.hstack([up_order, down_order])
+    if speaker is not None:  # topics to the features that say them
+        order = speaker[rows, order]
+    both = _phrased(order, np.hstack([up_kept, down_kept]), values, names, phrase)
     # The kept reasons are a prefix of each side (sorted by size, kept by a threshold on size).
     n_up, n_down = up_kept.sum(axis=1).tolist(), down_kept.sum(axis=1).tolist()
     ups = [row[:u] for row, u in zip(both, n_up, strict=True)]

@@ -330,7 +330,7 @@ def training_data_from_crm(
     >>> labelled.time_kind  # doctest: +SKIP
     'cutoff'
     """
-    from leadscore.features.history import attribute_frame, prepare_events
+    from leadscore.features.history import attribute_frame, attribute_names, prepare_events
     from leadscore.features.training_set import build_training_set, label_snapshots
     from leadscore.model.attribute_selection import select_attributes
 
@@ -338,7 +338,8 @@ def training_data_from_crm(
     prepared = prepare_events(data.leads, data.events, attributes=[])
     snapshots = label_snapshots(data, cutoffs, horizon_days, prepared=prepared)
     report = select_attributes(data.leads, snapshots, horizon_days=horizon_days, settings=attributes)
-    prepared.attributes = attribute_frame(data.leads, report.chosen)
+    chosen = set(report.chosen)  # built in the table's order, as Spark builds them: the same frame either way
+    prepared.attributes = attribute_frame(data.leads, [a for a in attribute_names(data.leads) if a in chosen])
     frame = build_training_set(
         data, cutoffs=cutoffs, horizon_days=horizon_days, extra_types=tuple(extra_types), prepared=prepared
     )

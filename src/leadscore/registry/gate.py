@@ -178,3 +178,32 @@ def rollback(*, uri: str | None = None) -> tuple[str, str]:
     client.set_registered_model_tag(MODEL_NAME, HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(MODEL_NAME, demoted, "rolled_back", f"champion alias returned to version {restored}")
     return demoted, restored
+
+
+def decisions(*, uri: str | None = None, limit: int = 20) -> list[dict[str, object]]:
+    """The gate's record, newest version first: each version's registration time, aliases, the gate's verdict
+    (``gate`` tag), how it became champion (``promotion``) and whether it was rolled back.
+
+    Examples
+    --------
+    >>> decisions(uri="sqlite:////tmp/leadscore-no-registry/mlflow.db")  # doctest: +SKIP
+    []
+    """
+    client = connect(uri)
+    try:
+        versions = client.search_model_versions(f"name='{MODEL_NAME}'", max_results=max(limit, 1))
+    except Exception:  # noqa: BLE001 - no registered model yet: nothing was decided
+        return []
+    rows = []
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True)[:limit]:
+        rows.append(
+            {
+                "version": str(v.version),
+                "registered_at_ms": int(v.creation_timestamp or 0),
+                "aliases": sorted(getattr(v, "aliases", []) or []),
+                "gate": v.tags.get("gate"),
+                "promotion": v.tags.get("promotion"),
+                "rolled_back": v.tags.get("rolled_back"),
+            }
+        )
+    return rows

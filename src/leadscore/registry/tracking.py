@@ -135,6 +135,8 @@ def log_training(
                 for path in save_plots(result, tmp):
                     mlflow.log_artifact(str(path), "plots")
         mlflow.log_dict(result.metrics(), "training_summary.json")
+        for name, choice in data.choices.items():  # what was chosen from the data, e.g. the lead attributes
+            mlflow.log_dict(choice, f"choices/{name}.json")
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
         example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
         dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])

@@ -1,46 +1,69 @@
 """The model's end-to-end steps, one call each, for the CLI, the demo and notebooks.
 
-:func:`crm_training_data` turns a CRM data set into labelled snapshots with the same vocabulary of extra event
-types that scoring will use; :func:`train_and_register` trains, logs to MLflow, registers and applies the
-promotion gate.
+:func:`crm_training_data` turns a CRM data set into labelled snapshots with the vocabulary of unknown event
+types (chosen from the training events only) that scoring will use; :func:`train_and_register` trains, logs to
+MLflow, registers and applies the promotion gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from leadscore.data.contracts import CrmData
-from leadscore.model.splits import LabelledData
+from leadscore.features.vocabulary import EventVocabulary, VocabularyRule
+from leadscore.model.splits import VALIDATION_FRACTION, LabelledData
 from leadscore.model.training import DEFAULT_HORIZON_DAYS, TrainingResult, train, training_data_from_crm
 from leadscore.registry import Registered, register
 
 
 def crm_training_data(
-    data: CrmData, *, horizon_days: int = DEFAULT_HORIZON_DAYS, drop=(), attributes=None
-) -> tuple[LabelledData, tuple[str, ...]]:
-    """Labelled snapshots of ``data`` and the extra event types they (and scoring) use.
+    data: CrmData,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    drop=(),
+    validation_fraction: float = VALIDATION_FRACTION,
+    vocabulary_rule: VocabularyRule | None = None,
+    attributes=None,
+) -> tuple[LabelledData, EventVocabulary]:
+    """Labelled snapshots of ``data`` and the vocabulary of unknown event types they (and scoring) use.
+
+    The vocabulary is chosen by ``vocabulary_rule`` (default :class:`VocabularyRule`: types with at least 1 % of
+    the events, at most 30) from the events known at the last cutoff training learns from, with the same
+    ``validation_fraction`` as :func:`leadscore.model.training.train` (give it the same). Its description is
+    added to the data's notes (so to the run's training summary); :func:`train_and_register` logs it as
+    parameters and the model card keeps its types.
 
     ``attributes`` (an :class:`~leadscore.model.attribute_selection.AttributeSelection`) bounds the lead
     attributes the model uses; ``drop`` names features to leave out (an attribute as ``attr_{name}``).
 
     Examples
     --------
-    >>> labelled, extra_types = crm_training_data(load_dataset("data/demo"))  # doctest: +SKIP
+    >>> labelled, vocabulary = crm_training_data(load_dataset("data/demo"))  # doctest: +SKIP
+    >>> vocabulary.types  # doctest: +SKIP
+    ('webinar', 'chat')
     """
-    from leadscore.features.builder import top_unknown_types
+    from leadscore.model.event_vocabulary import training_vocabulary
 
-    extra_types = tuple(top_unknown_types(data.events))
-    labelled = training_data_from_crm(data, horizon_days=horizon_days, extra_types=extra_types, attributes=attributes)
+    vocabulary = training_vocabulary(
+        data,
+        horizon_days=horizon_days,
+        validation_fraction=validation_fraction,
+        rule=vocabulary_rule or VocabularyRule(),
+    )
+    labelled = training_data_from_crm(
+        data, horizon_days=horizon_days, extra_types=vocabulary.types, attributes=attributes
+    )
+    labelled.notes.append(vocabulary.describe())
     # A lead attribute may be named as the CRM calls it (``--drop crm_ref``) when no feature has that name.
     columns = set(labelled.X.columns)
     drop = [f"attr_{d}" if d not in columns and f"attr_{d}" in columns else d for d in drop]
-    return labelled.without_features(drop), extra_types
+    return labelled.without_features(drop), vocabulary
 
 
 def train_and_register(
     labelled: LabelledData,
     *,
-    extra_types=(),
+    extra_types: Sequence[str] | EventVocabulary = (),
     tracking_uri: str | None = None,
     progress: Callable[[str], None] | None = None,
     **train_options,
@@ -64,5 +87,17 @@ def train_and_register(
         catalogue_version = CATALOGUE_VERSION
     if progress:
         progress("logging the run to MLflow and applying the promotion gate")
-    registered = register(result, uri=tracking_uri, catalogue_version=catalogue_version, extra_types=extra_types)
+    # A vocabulary chosen by crm_training_data says how it was chosen; a plain sequence of types only what it is.
+    vocabulary_params = (
+        extra_types.params()
+        if isinstance(extra_types, EventVocabulary)
+        else {"extra_types": ",".join(map(str, extra_types))[:6000] or "none"}
+    )
+    registered = register(
+        result,
+        uri=tracking_uri,
+        catalogue_version=catalogue_version,
+        extra_types=tuple(extra_types),
+        extra_params=vocabulary_params if labelled.source == "crm" else None,
+    )
     return result, registered

@@ -166,7 +166,8 @@ class ScoreKeeper:
         try:
             leads = self.repo.load_leads(ids, attributes=scorer.attributes)
             events = self.repo.load_events(ids)
-            rows = self._score_rows(scorer, leads, events, cutoff, self.follow_up_days)
+            floor = self.repo.median_kept_probability()
+            rows = self._score_rows(scorer, leads, events, cutoff, self.follow_up_days, min_probability=floor)
         except Exception as err:  # noqa: BLE001 - any failure of scoring is reported on the leads it concerns
             if len(claims) > 1:
                 for claim in claims:  # find the lead(s) that fail; the others are scored

@@ -1,4 +1,4 @@
-"""Scores from the store, for a set of leads at a time: what a kept score row holds, and the list as of a past time.
+"""What a kept score row holds, for a batch of leads at a time.
 
 :func:`latest_scores` is what the score keeper (:mod:`leadscore.serving.keeper`) stores for each open lead: the
 scorer's answer for that lead alone at the cutoff (probability, grade, reference percentile, reasons) and the
@@ -6,27 +6,34 @@ follow-up facts of :func:`leadscore.serving.prioritize.opportunities`, the funct
 depend only on a lead's own rows and the cutoff, so scoring a batch of leads gives each what scoring it alone
 gives: a stored score is what :class:`~leadscore.serving.scorer.Scorer` says for that lead at that cutoff.
 
-:func:`open_leads_scored_at` is the whole list as of a past time, built batch by batch so that memory holds one
-batch of histories and the scored rows, never the store.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from leadscore.data.contracts import CrmData
-from leadscore.grades import batch_percentiles
-from leadscore.serving.prioritize import features_for, opportunities, score_open_leads
+from leadscore.serving.prioritize import features_for, follow_up, interaction_cadence, opportunities
 
 #: Leads per batch: one batch's histories in memory at a time.
 BATCH_LEADS = 500
 
 
-def latest_scores(scorer, leads: pd.DataFrame, events: pd.DataFrame, cutoff: object, follow_up_days: float):
+def latest_scores(
+    scorer,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    cutoff: object,
+    follow_up_days: float,
+    *,
+    min_probability: float | None = None,
+):
     """The score rows of the leads of ``leads`` open at ``cutoff``: one per open lead, none for the others.
 
     Columns: the scorer's (``percentile`` within the model's reference scores, so it does not depend on the
-    batch), the follow-up facts of :func:`~leadscore.serving.prioritize.opportunities` and ``expected_value``.
+    batch), the follow-up facts of :func:`~leadscore.serving.prioritize.opportunities`, ``needs_follow_up`` by
+    :func:`~leadscore.serving.prioritize.follow_up` (the list's rule; ``min_probability`` is its "worth chasing"
+    floor, the median probability of the open leads, which the keeper reads from the store; the usual gap of a
+    stage is taken among the leads of the batch) and ``expected_value``.
 
     Examples
     --------
@@ -40,27 +47,14 @@ def latest_scores(scorer, leads: pd.DataFrame, events: pd.DataFrame, cutoff: obj
     where = opportunities(features, leads, cutoff, follow_up_days).drop(columns="lead_id")
     table = pd.concat([scores, where.reset_index(drop=True)], axis=1)
     table["expected_value"] = table["probability"] * table["deal_amount"]
-    return table
-
-
-def open_leads_scored_at(
-    repo, scorer, cutoff: pd.Timestamp, follow_up_days: float, *, batch_leads: int = BATCH_LEADS
-) -> pd.DataFrame:
-    """:func:`leadscore.serving.prioritize.score_open_leads` on the leads open at ``cutoff`` in the store, read
-    ``batch_leads`` leads at a time (percentiles among all of them, as the one-batch version gives).
-
-    Examples
-    --------
-    >>> table = open_leads_scored_at(repo, scorer, pd.Timestamp("2024-10-01", tz="UTC"), 14)  # doctest: +SKIP
-    """
-    ids = repo.open_lead_ids(cutoff.to_pydatetime())
-    parts = []
-    for start in range(0, len(ids), batch_leads):
-        chunk = ids[start : start + batch_leads]
-        data = CrmData(leads=repo.load_leads(chunk, attributes=scorer.attributes), events=repo.load_events(chunk))
-        parts.append(score_open_leads(scorer, data, cutoff, follow_up_days))
-    if not parts:
-        return score_open_leads(scorer, CrmData(leads=repo.load_leads([]), events=repo.load_events([])), cutoff, follow_up_days)
-    table = pd.concat(parts, ignore_index=True)
-    table["percentile"] = batch_percentiles(table["probability"].to_numpy())
+    own = interaction_cadence(events, cutoff).reindex(table["lead_id"]).to_numpy()
+    table["needs_follow_up"], table["cadence_days"] = follow_up(
+        probability=table["probability"].to_numpy(dtype=float),
+        days_since_last_touch=table["days_since_last_touch"].to_numpy(dtype=float),
+        has_next_step=table["next_scheduled"].notna().to_numpy(),
+        stage=table["stage"],
+        own_cadence=own,
+        follow_up_days=follow_up_days,
+        min_probability=min_probability,
+    )
     return table

@@ -17,6 +17,8 @@ import pandas as pd
 from scipy.special import expit
 
 from leadscore import registry
+from leadscore.features.catalogue import attributes_used, describe, feature_spec
+from leadscore.features.phrases import check_language, reason_topic
 from leadscore.grades import (
     DEFAULT_GRADE_CUTOFFS,
     batch_percentiles,
@@ -97,15 +99,11 @@ class Scorer:
         # The same contributions as explain(), from lookup tables instead of the pipeline (much faster per call).
         self._compiled = compile_model(model)
         self._reference = np.asarray(card.reference_quantiles, dtype=float)
+        # CRM features are said in the reader's language, and the features telling one fact are one reason.
+        self._topic = reason_topic if card.source == "crm" else None
+        self._phrases = {"en": _remembered(describe if card.source == "crm" else table_phrase)}
         #: The lead attributes the model reads (by their CRM names): scoring reads these and no other.
-        self.attributes: list[str] = []
-        if card.source == "crm":
-            from leadscore.features.catalogue import attributes_used, describe
-
-            self.attributes = attributes_used(self.features)
-            self._phrase = _remembered(describe)
-        else:
-            self._phrase = _remembered(table_phrase)
+        self.attributes: list[str] = attributes_used(self.features) if card.source == "crm" else []
 
     @classmethod
     def from_registry(cls, alias: str = CHAMPION, tracking_uri: str | None = None, **options) -> Scorer:
@@ -122,6 +120,16 @@ class Scorer:
                 _CACHE[key] = registry.load_version(version, uri)
             model, card = _CACHE[key]
         return cls(model, card, **options)
+
+    def _phrase(self, lang: str) -> Callable[[str, object], str]:
+        """How this model's features are said in ``lang`` (a flat table's columns are said as they are)."""
+        if lang not in self._phrases:
+            check_language(lang)
+            if self.card.source == "crm":
+                self._phrases[lang] = _remembered(lambda name, value: feature_spec(name).say(value, lang=lang))
+            else:
+                self._phrases[lang] = self._phrases["en"]
+        return self._phrases[lang]
 
     @property
     def model_version(self) -> str:
@@ -145,7 +153,13 @@ class Scorer:
         return self.score_features(frame, percentile_of=percentile_of)
 
     def score_features(
-        self, frame: pd.DataFrame, *, cutoff=None, percentile_of: str = "batch", reasons: bool = True
+        self,
+        frame: pd.DataFrame,
+        *,
+        cutoff=None,
+        percentile_of: str = "batch",
+        reasons: bool = True,
+        lang: str = "en",
     ) -> pd.DataFrame:
         """Score rows that already hold the model's input columns (a feature frame, or a flat table's rows).
 
@@ -160,6 +174,8 @@ class Scorer:
         reasons : bool, default=True
             False leaves ``reasons_up`` and ``reasons_down`` empty and computes only the probabilities (bulk
             scoring: about twice as fast).
+        lang : {"en", "es"}, default="en"
+            The language of the reasons.
 
         Returns
         -------
@@ -178,7 +194,7 @@ class Scorer:
             cutoffs = frame["cutoff"].to_numpy()
         else:
             cutoffs = np.full(n, pd.Timestamp(cutoff, tz="UTC") if cutoff is not None else pd.NaT)
-        return pd.DataFrame(self._score(frame[self.features], n, ids, cutoffs, percentile_of, reasons))
+        return pd.DataFrame(self._score(frame[self.features], n, ids, cutoffs, percentile_of, reasons, lang))
 
     def score_columns(
         self,
@@ -188,6 +204,7 @@ class Scorer:
         cutoff=None,
         percentile_of: str = "batch",
         reasons: bool = True,
+        lang: str = "en",
     ) -> dict[str, object]:
         """:meth:`score_features` for rows already typed as arrays by column (numbers as floats, text as objects),
         returning plain columns by name (the ``OUTPUT_COLUMNS``): the API's path, with no frame built either way.
@@ -202,9 +219,9 @@ class Scorer:
         if stamp is not None:
             stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         cutoffs = [stamp] * n
-        return self._score({c: columns[c] for c in self.features}, n, list(ids), cutoffs, percentile_of, reasons)
+        return self._score({c: columns[c] for c in self.features}, n, list(ids), cutoffs, percentile_of, reasons, lang)
 
-    def _score(self, X, n: int, ids, cutoffs, percentile_of: str, reasons: bool) -> dict[str, object]:
+    def _score(self, X, n: int, ids, cutoffs, percentile_of: str, reasons: bool, lang: str) -> dict[str, object]:
         if percentile_of not in ("batch", "reference"):
             raise ValueError(f"percentile_of must be 'batch' or 'reference', got {percentile_of!r}")
         compiled = self._compiled
@@ -221,7 +238,7 @@ class Scorer:
                 probability = expit(contributions.log_odds)
             else:
                 probability = self.model.predict_proba(X)[:, 1]
-            up, down = top_reasons(contributions, X, self._phrase, self.n_reasons)
+            up, down = top_reasons(contributions, X, self._phrase(lang), self.n_reasons, self._topic)
         if percentile_of == "batch":
             percentile = batch_percentiles(probability)
         else:

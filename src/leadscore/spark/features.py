@@ -30,12 +30,13 @@ from pyspark.sql import types as T
 from leadscore.data.contracts import EVENTS, EXPENSES, GOALS, LEADS, CrmData, empty
 from leadscore.features.builder import build_features
 from leadscore.features.history import cutoff_timestamp
-from leadscore.features.training_set import HORIZON_DAYS, build_training_set, weekly_cutoffs
+from leadscore.features.training_set import HORIZON_DAYS, build_training_set, label_snapshots, weekly_cutoffs
 from leadscore.spark.frames import (
     BUCKET,
     NOT_FEATURE_EVENT_COLUMNS,
     ORDER,
     SparkCrm,
+    collect,
     empty_pandas,
     from_wire,
     from_wire_spark,
@@ -205,12 +206,40 @@ def training_set(
     return per_lead_bucket(crm, build, n_buckets=n_buckets)
 
 
+def snapshot_counts(
+    crm: SparkCrm,
+    cutoffs: Iterable[object] | None = None,
+    horizon_days: float = HORIZON_DAYS,
+    *,
+    n_buckets: int | None = None,
+) -> pd.DataFrame:
+    """How many labelled snapshots each cutoff has (``cutoff``, ``count``), without their features.
+
+    :func:`leadscore.features.training_set.label_snapshots` per bucket, counted per cutoff on the cluster: what
+    the choice of the event vocabulary needs to know where training's validation period will start.
+
+    Examples
+    --------
+    >>> snapshot_counts(read_crm(get_spark(), "data/demo"), horizon_days=90).head(2)  # doctest: +SKIP
+    """
+    chosen, end = training_cutoffs(crm, cutoffs, horizon_days)
+
+    def build(leads: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+        return label_snapshots(_slice(leads, events, end), chosen, horizon_days)[["lead_id", "cutoff"]]
+
+    if chosen:
+        crm = known_by(crm, chosen[-1] + pd.Timedelta(days=horizon_days))
+    counts = collect(per_lead_bucket(crm, build, n_buckets=n_buckets).groupBy("cutoff").count())
+    return counts.sort_values("cutoff", ignore_index=True)
+
+
 __all__ = [
     "EVENTS_PER_BUCKET",
     "feature_frame",
     "known_by",
     "n_buckets_for",
     "per_lead_bucket",
+    "snapshot_counts",
     "training_cutoffs",
     "training_set",
 ]

@@ -18,14 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from leadscore.data.contracts import KNOWN_EVENT_TYPES
 from leadscore.features.catalogue import CATALOGUE_VERSION
 from leadscore.features.training_set import HORIZON_DAYS
+from leadscore.features.vocabulary import EventVocabulary, VocabularyRule, vocabulary_from_counts
+from leadscore.model.event_vocabulary import last_training_cutoff, repeat_counts
+from leadscore.model.splits import VALIDATION_FRACTION
 from leadscore.model.training import labelled_from_training_set
-from leadscore.spark.features import training_set
+from leadscore.spark.features import known_by, snapshot_counts, training_set
 from leadscore.spark.frames import SparkCrm, collect
 
 _SAMPLE_BUCKETS = 1_000_000
@@ -49,6 +53,31 @@ def top_unknown_types_spark(crm: SparkCrm, k: int = 5) -> tuple[str, ...]:
         .collect()
     )
     return tuple(str(row["type"]) for row in counts)
+
+
+def event_vocabulary_spark(
+    crm: SparkCrm,
+    *,
+    horizon_days: float = HORIZON_DAYS,
+    cutoffs: Iterable[object] | None = None,
+    validation_fraction: float = VALIDATION_FRACTION,
+    rule: VocabularyRule = VocabularyRule(),
+    n_buckets: int | None = None,
+) -> EventVocabulary:
+    """:func:`leadscore.model.event_vocabulary.training_vocabulary` on Spark: the vocabulary of unknown event
+    types chosen from the events known at the last training cutoff (two aggregations; counts to the driver).
+
+    Examples
+    --------
+    >>> event_vocabulary_spark(crm, horizon_days=90).types  # doctest: +SKIP
+    ('webinar', 'chat')
+    """
+    per_cutoff = snapshot_counts(crm, cutoffs, horizon_days, n_buckets=n_buckets)
+    before = last_training_cutoff(repeat_counts(per_cutoff), horizon_days, validation_fraction)
+    events = crm.events if before is None else known_by(crm, before).events
+    rows = events.where(F.col("type").isNotNull()).groupBy("type").count().collect()
+    counts = pd.Series({str(row["type"]): int(row["count"]) for row in rows}, dtype="int64")
+    return vocabulary_from_counts(counts, rule, before=before)
 
 
 def sample_leads(frame: DataFrame, fraction: float, seed: int = 0) -> DataFrame:
@@ -83,6 +112,7 @@ def train_spark(
     register: bool = True,
     tracking_uri: str | None = None,
     n_buckets: int | None = None,
+    vocabulary_rule: VocabularyRule | None = None,
     progress: Callable[[str], None] | None = None,
     **train_options,
 ) -> SparkTraining:
@@ -102,6 +132,9 @@ def train_spark(
         Feature columns to leave out of the model (as ``leadscore train --drop``).
     register : bool
         Log the run to MLflow, register the model and apply the promotion gate.
+    vocabulary_rule : VocabularyRule, optional
+        How the unknown event types with features of their own are chosen (from the training events only;
+        default: at least 1 % of the events, at most 30), as ``leadscore train`` chooses them.
     **train_options
         Passed to :func:`leadscore.model.training.train` (``candidates``, ``calibration``, ...).
 
@@ -116,7 +149,16 @@ def train_spark(
     from leadscore.model.training import train
 
     say = progress or (lambda message: None)
-    extra_types = top_unknown_types_spark(crm)
+    say("choosing the vocabulary of unknown event types from the training events")
+    vocabulary = event_vocabulary_spark(
+        crm,
+        horizon_days=horizon_days,
+        cutoffs=cutoffs,
+        validation_fraction=train_options.get("validation_fraction", VALIDATION_FRACTION),
+        rule=vocabulary_rule or VocabularyRule(),
+        n_buckets=n_buckets,
+    )
+    extra_types = vocabulary.types
     snapshots = training_set(crm, cutoffs, horizon_days, extra_types=extra_types, n_buckets=n_buckets)
     if max_rows is not None:
         snapshots = snapshots.persist()
@@ -128,6 +170,7 @@ def train_spark(
     if max_rows is not None:
         snapshots.unpersist()
     labelled = labelled_from_training_set(frame, horizon_days).without_features(drop)
+    labelled.notes.append(vocabulary.describe())
     if sample_fraction < 1:
         labelled.notes.append(f"trained on the snapshots of a {sample_fraction:.3g} sample of the leads (by lead id)")
     result = train(labelled, progress=say, **train_options)
@@ -139,7 +182,7 @@ def train_spark(
             uri=tracking_uri,
             catalogue_version=CATALOGUE_VERSION,
             extra_types=extra_types,
-            extra_params={"engine": "spark", "sample_fraction": f"{sample_fraction:.6g}"},
+            extra_params={"engine": "spark", "sample_fraction": f"{sample_fraction:.6g}", **vocabulary.params()},
         )
     return SparkTraining(
         result=result,

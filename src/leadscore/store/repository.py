@@ -136,6 +136,10 @@ class Repository:
         row of ``leads``, which then has only the contract's columns), those mappings: the sparse form of a CRM's
         custom fields, stored as they come without a column per name ever being built.
 
+        A lead's attributes are the extra columns of ``leads``, or, given ``lead_attributes`` (one mapping per
+        row of ``leads``, which then has only the contract's columns), those mappings: the sparse form of a CRM's
+        custom fields, stored as they come without a column per name ever being built.
+
         Raises
         ------
         ContractError
@@ -490,6 +494,18 @@ class Repository:
         """A page of the latest scores, best first; see :func:`leadscore.store.scores.page`."""
         with self.engine.connect() as conn:
             return latest.page(conn, order_by=order_by, filters=filters or {}, limit=limit, offset=offset)
+
+    def median_kept_probability(self) -> float | None:
+        """The median probability of the kept scores (None when there are none): one index walk to the middle."""
+        t = lead_scores_table
+        scored = t.c.probability.is_not(None)
+        with self.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(t).where(scored)).scalar_one()
+            if not n:
+                return None
+            stmt = sa.select(t.c.probability).where(scored).order_by(t.c.probability)
+            middle = conn.execute(stmt.limit(2 - n % 2).offset((n - 1) // 2)).scalars().all()
+        return float(np.mean(middle))
 
     def pending_scores(self) -> int:
         """How many leads wait for a (re-)score: stale rows, those waiting for a retry included."""

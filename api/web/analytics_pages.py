@@ -1,0 +1,229 @@
+"""Team performance, goals and the funnel: the manager's follow-up pages, over :mod:`leadscore.analytics`.
+
+Each page loads the stored data set and calls the same library functions as ``GET /api/v1/reps/performance``,
+``/goals/progress`` and ``/funnel`` (the ranges are picked from a short list rather than typed); the goals page
+also forecasts the month from the open leads' scores (the cached table of today's leads).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict
+
+from leadscore import analytics
+from leadscore.api.deps import ModelHolderDep, RepoDep, SettingsDep
+from leadscore.api.open_leads import open_leads_table
+from leadscore.api.web import i18n
+from leadscore.api.web.charts import Line, bar_chart, line_chart
+from leadscore.api.web.render import PREFIX, Lang, Viewer, page
+from leadscore.data.records import records
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+Range = Literal["month", "last_month", "90d", "365d", "all"]
+RANGE_NAMES: dict[str, str] = {
+    "month": "This month",
+    "last_month": "Last month",
+    "90d": "Last 90 days",
+    "365d": "Last 12 months",
+    "all": "All time",
+}
+
+#: The seed's measures of a salesperson, in the order a manager reads them: (column, English name, digits).
+TEAM_MEASURES: tuple[tuple[str, str, int], ...] = (
+    ("emails_sent", "Emails sent", 0),
+    ("emails_opened", "Emails opened", 0),
+    ("emails_replied", "Emails replied", 0),
+    ("cold_calls", "Cold calls", 0),
+    ("avg_call_minutes", "Average call (min)", 1),
+    ("meetings_scheduled", "Meetings scheduled", 0),
+    ("meetings_rejected", "Meetings rejected", 0),
+    ("meetings_cancelled", "Meetings cancelled", 0),
+    ("lost", "Lost", 0),
+    ("won", "Wins", 0),
+    ("revenue", "Revenue", 0),
+)
+#: A salesperson with at least this many measures well behind the team median is flagged as needing help.
+HELP_AFTER = 3
+
+
+def date_range(choice: str, now: pd.Timestamp) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``[start, end)`` of a named range ending at ``now`` (``all``: no bounds).
+
+    Examples
+    --------
+    >>> now = pd.Timestamp("2025-03-14 10:00", tz="UTC")
+    >>> [str(t.date()) for t in date_range("last_month", now)], str(date_range("month", now)[0].date())
+    (['2025-02-01', '2025-03-01'], '2025-03-01')
+    """
+    month_start = now.normalize().replace(day=1)
+    if choice == "month":
+        return month_start, None
+    if choice == "last_month":
+        return month_start - pd.DateOffset(months=1), month_start
+    if choice in ("90d", "365d"):
+        return now.normalize() - pd.Timedelta(days=int(choice[:-1])), None
+    return None, None
+
+
+class TeamQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    range: Range = "90d"
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team_performance(
+    request: Request, viewer: Viewer, lang: Lang, repo: RepoDep, query: Annotated[TeamQuery, Query()]
+) -> HTMLResponse:
+    """Per salesperson, the seed's measures against the team median; who needs help is flagged."""
+    data = repo.load_crm()
+    start, end = date_range(query.range, pd.Timestamp.now(tz="UTC"))
+    performance = analytics.rep_performance(data, start, end)
+    performance["avg_call_minutes"] = performance["avg_call_duration_s"] / 60
+    versus = analytics.vs_team_median(performance)
+    behind = versus[(versus["flag"] == "needs attention") & versus["metric"].isin([m for m, _, _ in TEAM_MEASURES])]
+    behind_by_rep = behind.groupby("rep_id")["metric"].apply(list).to_dict()
+    reps = performance[~performance["rep_id"].isin(["team", "team_median"])]
+    median = performance[performance["rep_id"] == "team_median"]
+    rows = [
+        {
+            **row,
+            "behind": behind_by_rep.get(row["rep_id"], []),
+            "needs_help": len(behind_by_rep.get(row["rep_id"], [])) >= HELP_AFTER,
+        }
+        for row in records(reps)
+    ]
+    reasons = analytics.lost_reasons(data, start, end, group_by="owner")
+    return page(
+        request,
+        "team.html",
+        lang,
+        viewer=viewer,
+        rows=rows,
+        median=records(median)[0] if len(median) else {},
+        measures=TEAM_MEASURES,
+        ranges=RANGE_NAMES,
+        chosen=query,
+        lost_reasons=records(reasons),
+        help_after=HELP_AFTER,
+    )
+
+
+class GoalsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    metric: Literal["revenue", "conversions", "expenses"] = "revenue"
+    scope: str = "team"
+
+
+@router.get("/goals", response_class=HTMLResponse)
+def goals(
+    request: Request,
+    viewer: Viewer,
+    lang: Lang,
+    repo: RepoDep,
+    holder: ModelHolderDep,
+    settings: SettingsDep,
+    query: Annotated[GoalsQuery, Query()],
+) -> HTMLResponse:
+    """Daily, weekly and monthly goals: progress, the rate now needed, the month's burn-up, this month against
+    last, and the open pipeline's forecast against the month's goal."""
+    data = repo.load_crm()
+    scopes = ["team", *sorted(str(o) for o in data.leads["owner_id"].dropna().unique())]
+    scope = query.scope if query.scope in scopes else "team"
+    progress = analytics.goal_progress(data, scope=scope)
+    progress = progress[progress["metric"].isin(["revenue", "conversions", "expenses"])]
+    burnup = analytics.goal_burnup(data, query.metric, period="month", scope=scope)
+    daily = analytics.month_over_month_daily(data, query.metric, scope=scope)
+    money = query.metric != "conversions"
+    y_format = (lambda v: i18n.fmt_number(v, lang)) if money else (lambda v: i18n.fmt_number(v, lang, 1))
+    metric_name = i18n.translate(query.metric, lang)
+    burnup_svg = line_chart(
+        [
+            Line(i18n.translate("Actual", lang), _finite(burnup["cumulative"])),
+            Line(i18n.translate("Goal", lang), _finite(burnup["target_cumulative"]), css="series-3", dashed=True),
+        ],
+        [i18n.fmt_day(d.date(), lang) for d in burnup["day"]],
+        title=f"{i18n.translate('Cumulative this month against the goal', lang)}: {metric_name}",
+        y_format=y_format,
+    )
+    month_svg = line_chart(
+        [
+            Line(i18n.translate("This month", lang), _finite(daily["this_month"])),
+            Line(i18n.translate("Last month", lang), _finite(daily["last_month"]), css="series-2", dashed=True),
+        ],
+        [str(d) for d in daily["day_of_month"]],
+        title=f"{i18n.translate('This month against last', lang)}: {metric_name}",
+        y_format=y_format,
+    )
+    forecast = None
+    model = holder.current
+    if model is not None and model.scorer.card.source == "crm":
+        _, table = open_leads_table(request, repo, model, settings)
+        pipeline = table[["lead_id", "probability"]]
+        pipeline = pipeline[pipeline["lead_id"].isin(data.leads["lead_id"])]
+        forecast = records(
+            analytics.forecast(data, pipeline, period="month", scope=scope, horizon_days=model.scorer.card.horizon_days)
+        )
+    return page(
+        request,
+        "goals.html",
+        lang,
+        viewer=viewer,
+        progress=records(progress),
+        burnup_svg=burnup_svg,
+        month_svg=month_svg,
+        forecast=forecast,
+        chosen=query,
+        scope=scope,
+        scopes=scopes,
+    )
+
+
+def _finite(values: pd.Series) -> list[float | None]:
+    return [None if v is None or not np.isfinite(v) else float(v) for v in values.astype(float)]
+
+
+class FunnelQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    range: Range = "365d"
+    group_by: Literal["", "period", "owner", "source"] = ""
+
+
+@router.get("/funnel", response_class=HTMLResponse)
+def funnel(
+    request: Request, viewer: Viewer, lang: Lang, repo: RepoDep, query: Annotated[FunnelQuery, Query()]
+) -> HTMLResponse:
+    """Stage conversion, drop-off and time in stage of the leads created in the range, with the lost reasons;
+    overall or by period, salesperson or source."""
+    data = repo.load_crm()
+    start, end = date_range(query.range, pd.Timestamp.now(tz="UTC"))
+    group_by = query.group_by or None
+    stages = analytics.funnel(data, start, end, group_by=group_by)
+    group_column = stages.columns[0] if group_by else None
+    overall = analytics.funnel(data, start, end) if group_by else stages
+    chart = bar_chart(
+        [i18n.translate(s, lang) for s in overall["stage"]],
+        overall["leads_reached"].astype(float).tolist(),
+        title=i18n.translate("Stage conversion", lang),
+        value_format=lambda v: i18n.fmt_number(v, lang),
+    )
+    reasons = analytics.lost_reasons(data, start, end)
+    return page(
+        request,
+        "funnel.html",
+        lang,
+        viewer=viewer,
+        stages=records(stages),
+        group_column=group_column,
+        chart=chart,
+        lost_reasons=records(reasons),
+        ranges=RANGE_NAMES,
+        chosen=query,
+        generated=datetime.now(UTC),
+    )

@@ -1,0 +1,227 @@
+"""The manager's web app over HTTP (in process): signing in, what every page sends, and the same numbers as the API.
+
+The browser's view (a real Chromium) is in tests/test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from web_forms import csrf_token, sign_in
+
+from leadscore.api.web import i18n
+
+pytest_plugins = ["api_fixtures", "web_fixtures"]
+
+PAGES = ["/app/leads", "/app/team", "/app/goals", "/app/funnel", "/app/model"]
+KEY = {"X-API-Key": "all-key"}
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/app/leads/L000001", "/app/leads?grade=A&page=2"])
+def test_without_a_session_every_page_redirects_to_sign_in(web_client, path):
+    response = web_client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/app/sign-in?next=/app/")
+
+
+def test_every_page_sends_the_security_headers_and_no_inline_script(web_client):
+    sign_in(web_client)
+    for path in [*PAGES, "/app/sign-in"]:
+        response = web_client.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["cache-control"] == "no-store"
+        assert "<script" not in response.text and " style=" not in response.text and "<style" not in response.text
+    assert "content-security-policy" not in web_client.get("/healthz").headers  # the API's answers are left alone
+
+
+def test_signing_in_gives_an_httponly_strict_session_cookie_without_the_key(web_client):
+    response = sign_in(web_client)
+    assert response.status_code == 303 and response.headers["location"] == "/app/leads"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("ls_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/app" in cookie and "Max-Age=" in cookie
+    assert "read-key" not in cookie and "Secure" not in cookie  # plain http here; https gets Secure
+    assert web_client.get("/app/leads").status_code == 200
+
+
+def test_the_session_cookie_is_secure_over_https(web_settings):
+    from fastapi.testclient import TestClient
+
+    from leadscore.api.main import create_app
+
+    with TestClient(create_app(web_settings()), base_url="https://testserver") as client:
+        cookies = sign_in(client).headers.get_list("set-cookie")
+    assert all("Secure" in c for c in cookies)
+
+
+@pytest.mark.parametrize("key", ["nonsense", "score-key", "ingest-key", ""])
+def test_a_failed_sign_in_does_not_say_which_part_failed(web_client, key):
+    response = sign_in(web_client, key)
+    if key == "":
+        assert response.status_code == 422  # the form's field is required
+        return
+    assert response.status_code == 401
+    assert "unknown or lacks the read scope" in response.text
+    assert "ls_session" not in response.headers.get("set-cookie", "")
+
+
+def test_failed_sign_ins_are_limited_per_client(web_client):
+    for _ in range(5):
+        assert sign_in(web_client, "guess").status_code == 401
+    assert sign_in(web_client, "read-key").status_code == 429  # even the right key waits now
+    assert "Too many failed sign-ins" in sign_in(web_client, "guess").text
+
+
+def test_forms_without_the_csrf_token_change_nothing(web_client):
+    forged = web_client.post(
+        "/app/sign-in",
+        data={"api_key": "read-key", "csrf_token": "forged", "next": "/app/leads"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and "ls_session" not in forged.headers.get("set-cookie", "")
+    sign_in(web_client)
+    switched = web_client.post(
+        "/app/language", data={"lang": "es", "csrf_token": "forged", "next": "/app/leads"}, follow_redirects=False
+    )
+    assert "ls_lang" not in switched.headers.get("set-cookie", "")
+    out = web_client.post("/app/sign-out", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert "ls_session" not in out.headers.get("set-cookie", "")
+    assert web_client.get("/app/leads", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_signing_out_ends_the_session(web_client):
+    sign_in(web_client)
+    page = web_client.get("/app/leads")
+    out = web_client.post("/app/sign-out", data={"csrf_token": csrf_token(page.text)}, follow_redirects=False)
+    assert out.status_code == 303 and 'ls_session=""' in out.headers["set-cookie"]
+    assert web_client.get("/app/leads", follow_redirects=False).status_code == 303
+
+
+def test_a_forged_or_revoked_session_is_no_session(web_client, web_settings):
+    from fastapi.testclient import TestClient
+
+    from leadscore.api.main import create_app
+
+    sign_in(web_client)
+    web_client.cookies.set("ls_session", web_client.cookies["ls_session"][:-2] + "xx", path="/app")
+    assert web_client.get("/app/leads", follow_redirects=False).status_code == 303
+    # The same secret, but the key that signed in is no longer accepted: the session is over.
+    settings = web_settings(session_secret="shared")
+    with TestClient(create_app(settings)) as first:
+        sign_in(first)
+        cookie = first.cookies["ls_session"]
+    revoked = web_settings(session_secret="shared", api_keys={"other-key": ["read"]})
+    with TestClient(create_app(revoked)) as second:
+        second.cookies.set("ls_session", cookie, path="/app")
+        assert second.get("/app/leads", follow_redirects=False).status_code == 303
+    with TestClient(create_app(settings)) as third:  # a restart with the same secret and keys keeps it
+        third.cookies.set("ls_session", cookie, path="/app")
+        assert third.get("/app/leads", follow_redirects=False).status_code == 200
+
+
+def test_after_sign_in_the_app_goes_only_to_its_own_pages(web_client):
+    for target, expected in [
+        ("/app/goals", "/app/goals"),
+        ("https://evil.example/", "/app/leads"),
+        ("//evil.example/app", "/app/leads"),
+    ]:
+        token = csrf_token(web_client.get("/app/sign-in").text)  # each sign-in hands out a fresh token
+        response = web_client.post(
+            "/app/sign-in", data={"api_key": "read-key", "csrf_token": token, "next": target}, follow_redirects=False
+        )
+        assert response.headers["location"] == expected
+
+
+def test_the_language_follows_the_browser_then_the_switch(web_client):
+    sign_in(web_client)
+    spanish = web_client.get("/app/leads", headers={"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"})
+    assert '<html lang="es">' in spanish.text and "Oportunidades de hoy" in spanish.text
+    english = web_client.get("/app/leads", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert '<html lang="en">' in english.text and "Today&#39;s leads" in english.text
+    switched = web_client.post(
+        "/app/language",
+        data={"lang": "es", "csrf_token": csrf_token(english.text), "next": "/app/leads?grade=A"},
+        follow_redirects=False,
+    )
+    assert switched.headers["location"] == "/app/leads?grade=A"
+    assert "ls_lang=es" in switched.headers["set-cookie"] and "HttpOnly" in switched.headers["set-cookie"]
+    assert '<html lang="es">' in web_client.get("/app/leads", headers={"Accept-Language": "en"}).text
+
+
+def test_todays_leads_show_the_apis_numbers_filtered_and_paged(web_client):
+    sign_in(web_client)
+    api = web_client.get("/api/v1/leads/prioritized?limit=1000&grade=B", headers=KEY).json()
+    page = web_client.get("/app/leads?grade=B").text
+    shown = re.findall(r'<tr data-lead="([^"]+)">.*?data-probability="([^"]+)"', page, flags=re.S)
+    assert shown and len(shown) == min(25, api["total"])
+    for (lead_id, probability), item in zip(shown, api["items"], strict=False):
+        assert lead_id == item["lead_id"] and float(probability) == pytest.approx(item["probability"], abs=1e-12)
+    if api["total"] > 25:
+        second = web_client.get("/app/leads?grade=B&page=2").text
+        assert re.search(r'<tr data-lead="([^"]+)"', second).group(1) == api["items"][25]["lead_id"]
+
+
+def test_a_leads_page_shows_its_score_reasons_and_timeline_in_the_readers_language(web_client):
+    sign_in(web_client)
+    top = web_client.get("/api/v1/leads/prioritized?limit=1", headers=KEY).json()
+    item = top["items"][0]
+    english = web_client.get(f"/app/leads/{item['lead_id']}").text
+    assert f'data-probability="{item["probability"]}"' in english
+    api = web_client.get(f"/api/v1/leads/{item['lead_id']}/score?as_of={top['cutoff']}", headers=KEY).json()
+    assert api["probability"] == pytest.approx(item["probability"], abs=1e-12)
+    for reason in api["reasons_up"] + api["reasons_down"]:
+        assert reason in english.replace("&#39;", "'")
+    spanish_api = web_client.get(
+        f"/api/v1/leads/{item['lead_id']}/score?as_of={top['cutoff']}&lang=es", headers=KEY
+    ).json()
+    spanish = web_client.get(f"/app/leads/{item['lead_id']}", headers={"Accept-Language": "es"}).text
+    for reason in spanish_api["reasons_up"] + spanish_api["reasons_down"]:
+        assert reason in spanish.replace("&#39;", "'")
+    assert "<svg" in english and "Timeline" in english and "Historial" in spanish
+    assert web_client.get("/app/leads/nobody").status_code == 404
+
+
+def test_every_word_of_the_templates_has_its_spanish(web_client):
+    templates = files("leadscore.api.web") / "templates"
+    texts = set()
+    for template in Path(str(templates)).glob("*.html"):
+        texts |= set(re.findall(r"""\bt\(\s*["']([^"']+)["']\s*\)""", template.read_text()))
+    assert len(texts) > 30
+    missing = sorted(text for text in texts if not i18n.has_words(text, "es"))
+    assert not missing
+
+
+def test_the_templates_and_static_files_ship_inside_the_package():
+    web = files("leadscore.api.web")
+    assert (web / "templates" / "base.html").is_file() and (web / "static" / "app.css").is_file()
+    root = Path(__file__).resolve().parents[1]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '"leadscore.api.web" = ["templates/*.html", "static/*"]' in pyproject
+
+
+@pytest.mark.slow
+def test_the_built_wheel_holds_the_templates_and_the_stylesheet(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(root), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    [wheel] = tmp_path.glob("leadscore-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.name for p in (root / "api" / "web" / "templates").glob("*.html")}
+    assert {f"leadscore/api/web/templates/{name}" for name in templates} <= names
+    assert "leadscore/api/web/static/app.css" in names
