@@ -180,6 +180,7 @@ def test_the_prioritized_page_from_the_database_is_today_s_in_memory_list(stored
             np.testing.assert_array_equal(got["expected_value"].astype(float), want["expected_value"])
             np.testing.assert_array_equal(got["needs_follow_up"], want["needs_follow_up"])
             np.testing.assert_array_equal(got["days_since_last_touch"], want["days_since_last_touch"])
+            np.testing.assert_array_equal(got["cadence_days"], want["cadence_days"])
             assert got["grade"].tolist() == want["grade"].tolist()
             np.testing.assert_array_equal(percent(got["at_or_below"].to_numpy(), n_scored), want["percentile"])
             assert got["reasons_up"].tolist() == want["reasons_up"].tolist()

@@ -68,12 +68,13 @@ ROW_COLUMNS: tuple[str, ...] = (
     "next_scheduled",
     "days_since_last_touch",
     "needs_follow_up",
+    "cadence_days",
     "stale",
     "stale_reason",
     "computed_at",
 )
 #: What a score carries into its row (the rest is bookkeeping).
-SCORE_COLUMNS: tuple[str, ...] = ROW_COLUMNS[1:18]
+SCORE_COLUMNS: tuple[str, ...] = ROW_COLUMNS[1:19]
 _TIMESTAMPS = ("cutoff", "relationship_start", "last_interaction", "next_scheduled")
 
 

@@ -197,6 +197,7 @@ class LatestScore(Base):
     next_scheduled: Mapped[datetime | None]
     days_since_last_touch: Mapped[float | None] = mapped_column(sa.Float)
     needs_follow_up: Mapped[bool | None] = mapped_column(sa.Boolean)
+    cadence_days: Mapped[float | None] = mapped_column(sa.Float)
     stale: Mapped[bool] = mapped_column(sa.Boolean)
     stale_reason: Mapped[str | None] = mapped_column(sa.String)
     changes: Mapped[int] = mapped_column(sa.Integer)

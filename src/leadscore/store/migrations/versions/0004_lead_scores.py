@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("next_scheduled", UTC_TIMESTAMP, nullable=True),
         sa.Column("days_since_last_touch", sa.Float(), nullable=True),
         sa.Column("needs_follow_up", sa.Boolean(), nullable=True),
+        sa.Column("cadence_days", sa.Float(), nullable=True),
         sa.Column("stale", sa.Boolean(), nullable=False),
         sa.Column("stale_reason", sa.String(), nullable=True),
         sa.Column("changes", sa.Integer(), nullable=False),
