@@ -495,6 +495,11 @@ class Repository:
         with self.engine.connect() as conn:
             return latest.page(conn, order_by=order_by, filters=filters or {}, limit=limit, offset=offset)
 
+    def kept_scores(self) -> list[dict[str, Any]]:
+        """Every kept score (rows of :data:`leadscore.store.scores.ROW_COLUMNS`), by lead id."""
+        with self.engine.connect() as conn:
+            return latest.all_scored(conn)
+
     def median_kept_probability(self) -> float | None:
         """The median probability of the kept scores (None when there are none): one index walk to the middle."""
         t = lead_scores_table

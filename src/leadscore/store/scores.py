@@ -288,6 +288,13 @@ def page(
     return int(total), int(n_scored), rows
 
 
+def all_scored(conn: Connection) -> list[dict[str, Any]]:
+    """Every kept row with a score, by lead id (for a reader that needs the whole list, the web app's)."""
+    t = lead_scores_table
+    stmt = sa.select(*(t.c[c] for c in ROW_COLUMNS)).where(t.c.probability.is_not(None)).order_by(t.c.lead_id)
+    return [_read_row(row) for row in conn.execute(stmt)]
+
+
 def _counts_above(conn: Connection, probabilities: Sequence[float]) -> dict[float, int]:
     """How many scored leads have a probability above each of ``probabilities`` (one index range count each)."""
     t = lead_scores_table
