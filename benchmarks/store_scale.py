@@ -242,7 +242,9 @@ def main() -> None:
             report["open_leads"] = repo.count("lead_scores")
             report["kept_rss_after_initial_scoring_mb"] = peak_rss_mb(process.pid, "VmRSS")
             open_ids = [row["lead_id"] for row in repo.prioritized_page(limit=100_000)[2]]
-            report["kept"] = measure(base, args.repeats, open_ids, args.seconds, args.later_offset, not args.skip_analytics)
+            report["kept"] = measure(
+                base, args.repeats, open_ids, args.seconds, args.later_offset, not args.skip_analytics
+            )
             report["kept"]["fresh_scores"] = freshness(base, repo, open_ids, 1_000)
             report["kept"]["peak_rss_mb"] = peak_rss_mb(process.pid)
         finally:
@@ -263,7 +265,8 @@ def main() -> None:
                 process.wait(timeout=60)
             kept, per_request = report["kept"], report["per_request"]
             report["speedup_p50"] = {
-                name: per_request[name]["p50_ms"] / kept[name]["p50_ms"] for name in routes(args.later_offset, not args.skip_analytics)
+                name: per_request[name]["p50_ms"] / kept[name]["p50_ms"]
+                for name in routes(args.later_offset, not args.skip_analytics)
             }
             report["speedup_p50"]["one_lead_requests_per_s"] = (
                 kept["one_lead_score_8_clients"]["requests_per_s"]

@@ -18,7 +18,7 @@ from leadscore.data.contracts import CrmData
 from leadscore.grades import percent
 from leadscore.serving.keeper import ScoreKeeper
 from leadscore.serving.kept import latest_scores
-from leadscore.serving.prioritize import opportunities, features_for, rank, score_open_leads
+from leadscore.serving.prioritize import features_for, opportunities, rank, score_open_leads
 from leadscore.serving.scorer import Scorer
 from leadscore.store.scores import NEW_DATA, NOT_SCORED_YET
 
@@ -34,7 +34,9 @@ def _scorer(version: str, horizon_days: int) -> Scorer:
     from leadscore.simulation.simulator import simulate
 
     data = simulate(n_leads=300, n_reps=3, months=10, seed=5).data
-    result = train(training_data_from_crm(data, horizon_days=horizon_days), candidates=["logistic"], check_leakage=False)
+    result = train(
+        training_data_from_crm(data, horizon_days=horizon_days), candidates=["logistic"], check_leakage=False
+    )
     return Scorer(result.model, dataclasses.replace(model_card(result), version=version))
 
 
@@ -169,7 +171,9 @@ def test_the_prioritized_page_from_the_database_is_today_s_in_memory_list(stored
     for filters in FILTERS:
         expected = rank(table, by=order_by, **filters)
         for offset, limit in ((0, 7), (7, 1000)):
-            total, n_scored, page = stored.prioritized_page(order_by=order_by, filters=filters, limit=limit, offset=offset)
+            total, n_scored, page = stored.prioritized_page(
+                order_by=order_by, filters=filters, limit=limit, offset=offset
+            )
             want = expected.iloc[offset : offset + limit]
             assert total == len(expected) and n_scored == len(table)
             assert [r["lead_id"] for r in page] == want["lead_id"].tolist(), filters
@@ -265,7 +269,10 @@ def test_time_moving_on_rescores_every_lead_once_a_refresh_period(stored, v1):
     second = rows(stored)
     assert sorted(second.index) == open_at(stored.load_crm(), next_day)
     assert (pd.to_datetime(second["cutoff"], utc=True) == next_day).all()
-    first, second = first.loc[first.index.intersection(second.index)], second.loc[first.index.intersection(second.index)]
+    first, second = (
+        first.loc[first.index.intersection(second.index)],
+        second.loc[first.index.intersection(second.index)],
+    )
     untouched = (second["last_interaction"] == first["last_interaction"]) & first["last_interaction"].notna()
     moved = second.loc[untouched, "days_since_last_touch"] - first.loc[untouched, "days_since_last_touch"]
     np.testing.assert_allclose(moved, 1 + 1 / 1440, atol=0.011)  # a day (and a minute) older, to 2 decimals

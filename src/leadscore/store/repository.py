@@ -36,11 +36,11 @@ from leadscore.data.contracts import (
     validate,
 )
 from leadscore.data.records import records
+from leadscore.store import scores as latest
 from leadscore.store.bulk import Bulk, attributes_text, native
 from leadscore.store.engine import create_engine, run_in_write_transaction
 from leadscore.store.errors import UnknownLeadError
 from leadscore.store.ingest import ATTRIBUTES_JSON, insert_events, upsert_leads
-from leadscore.store import scores as latest
 from leadscore.store.reads import chunks, open_leads_sql, read_events, read_leads
 from leadscore.store.tables import (
     events_table,
@@ -466,7 +466,8 @@ class Repository:
         computed_at: datetime,
         history_change: float = 0.005,
     ) -> dict[str, int]:
-        """Store the new latest scores of claimed leads (one transaction); see :func:`leadscore.store.scores.write_scores`."""
+        """Store the new latest scores of claimed leads, in one transaction
+        (:func:`leadscore.store.scores.write_scores`)."""
         by_lead = {c.lead_id: c for c in claims}
         return run_in_write_transaction(
             self.engine,
@@ -489,7 +490,12 @@ class Repository:
             return row
 
     def prioritized_page(
-        self, *, order_by: str = "probability", filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        order_by: str = "probability",
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> tuple[int, int, list[dict[str, Any]]]:
         """A page of the latest scores, best first; see :func:`leadscore.store.scores.page`."""
         with self.engine.connect() as conn:

@@ -99,11 +99,14 @@ def mark_changed(bulk: Bulk, now: Any, *, leads: bool, events: bool) -> int:
     ph = bulk.placeholder
     parts, params = [], []
     if leads:
-        parts.append(f"SELECT s.lead_id FROM staging_leads s JOIN leads l ON l.lead_id = s.lead_id WHERE l.updated_at = {ph}")
+        parts.append(
+            f"SELECT s.lead_id FROM staging_leads s JOIN leads l ON l.lead_id = s.lead_id WHERE l.updated_at = {ph}"
+        )
         params.append(now)
     if events:
         parts.append(
-            f"SELECT s.lead_id FROM staging_events s JOIN events e ON e.event_id = s.event_id WHERE e.ingested_at = {ph}"
+            "SELECT s.lead_id FROM staging_events s JOIN events e ON e.event_id = s.event_id "
+            f"WHERE e.ingested_at = {ph}"
         )
         params.append(now)
     if not parts:
@@ -136,7 +139,9 @@ def mark_other_versions(conn: Connection, version: str) -> int:
     ``changes`` is counted up, so a batch scored by the old version while this ran stays stale when written.
     """
     t = lead_scores_table
-    reason = sa.literal("scored by model version ") + t.c.model_version + sa.literal(f"; re-scoring with version {version}")
+    reason = (
+        sa.literal("scored by model version ") + t.c.model_version + sa.literal(f"; re-scoring with version {version}")
+    )
     stmt = (
         sa.update(t)
         .where(t.c.model_version.is_not(None), t.c.model_version != version)
@@ -281,7 +286,11 @@ def page(
     )
     rows = [_read_row(row) for row in conn.execute(stmt)]
     n_scored = conn.execute(sa.select(sa.func.count()).select_from(t).where(scored)).scalar_one()
-    total = n_scored if len(conditions) == 1 else conn.execute(sa.select(sa.func.count()).select_from(t).where(*conditions)).scalar_one()
+    total = (
+        n_scored
+        if len(conditions) == 1
+        else conn.execute(sa.select(sa.func.count()).select_from(t).where(*conditions)).scalar_one()
+    )
     above = _counts_above(conn, sorted({row["probability"] for row in rows}))
     for row in rows:
         row["at_or_below"] = n_scored - above[row["probability"]]
