@@ -1,7 +1,8 @@
 """The leadscore HTTP service: ``create_app(settings)`` builds the FastAPI application.
 
 Start-up (the lifespan) upgrades the database schema, opens the engine, loads the API keys and the champion model
-(and starts watching its alias); shutting down stops the watch and closes the engine. Everything except the
+(and starts watching its alias) and starts the score keeper (:mod:`leadscore.serving.keeper`, unless
+``LEADSCORE_STORED_SCORES=false``); shutting down stops the keeper and the watch and closes the engine. Everything except the
 health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
 Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or
@@ -26,6 +27,7 @@ from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
 from leadscore.api.routes import analytics, health, ingest, leads, model, scores
 from leadscore.api.security import KeyGate, scoped_routes
 from leadscore.api.web import install as install_web_app
+from leadscore.serving.keeper import ScoreKeeper
 from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
@@ -95,9 +97,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outcome = await run_in_threadpool(holder.reload)
         log.info("model: %s", outcome.detail)
         holder.start_polling(settings.model_poll_seconds)
+        app.state.score_keeper = None
+        if settings.stored_scores:
+            app.state.score_keeper = _score_keeper(app.state.repository, holder, settings)
+            app.state.score_keeper.start()
         try:
             yield
         finally:
+            if app.state.score_keeper is not None:
+                app.state.score_keeper.stop()
             holder.stop()
             engine.dispose()
 
@@ -124,6 +132,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     install_web_app(app, settings)  # the manager's pages under /app
     return app
+
+
+def _score_keeper(repo: Repository, holder: ModelHolder, settings: Settings) -> ScoreKeeper:
+    """The keeper of the stored scores, scoring with whatever model the holder has now."""
+
+    def scorer():
+        model = holder.current
+        return None if model is None else model.scorer
+
+    return ScoreKeeper(
+        repo,
+        scorer,
+        follow_up_days=settings.follow_up_days,
+        batch_leads=settings.score_batch_leads,
+        refresh_s=settings.score_refresh_seconds,
+        retry_s=settings.score_retry_seconds,
+    )
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -165,10 +165,17 @@ class ScoreTrend(BaseModel):
     previous_scored_at: datetime | None
 
 
-class StoredLeadScore(LeadScore):
-    """A stored lead's score, recorded in its history, with the trend since the previous score."""
+STALE = "True when this is not the lead's current score: new data came in since (re-scoring is queued), the "
+STALE += "model changed since, or re-scoring failed. `stale_reason` says which."
 
-    scored_at: datetime
+
+class StoredLeadScore(LeadScore):
+    """A stored lead's score, with the trend since the previous score: its kept latest score (as of its cutoff),
+    or, with `as_of`, a score computed for that time and recorded in its history."""
+
+    scored_at: datetime = Field(description="When the score was computed.")
+    stale: bool = Field(False, description=STALE)
+    stale_reason: str | None = Field(None, description="Why the score is stale (none when current).")
     trend: ScoreTrend
     history: list[ScoreHistoryItem] = Field(description="Earlier scores, newest first.")
 
@@ -200,13 +207,17 @@ class PrioritizedLead(BaseModel):
     )
     reasons_up: list[str]
     reasons_down: list[str]
+    model_version: str | None = Field(None, description="The model version that gave this score.")
+    cutoff: datetime | None = Field(None, description="The point in time this lead was scored as of.")
+    stale: bool = Field(False, description=STALE)
+    stale_reason: str | None = Field(None, description="Why the score is stale (none when current).")
 
 
 class PrioritizedPage(BaseModel):
     """A page of the open leads, ranked."""
 
     model_version: str
-    cutoff: datetime
+    cutoff: datetime = Field(description="The oldest cutoff of the page's scores (each item has its own).")
     order_by: str
     total: int = Field(description="Open leads matching the filters.")
     offset: int

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from leadscore import registry
 from leadscore.api.main import create_app
-from leadscore.api.score_schemas import ScoreResponse
+from leadscore.api.score_schemas import ScoreResponse, StoredLeadScore
 from leadscore.data.contracts import EVENTS
 from leadscore.features.builder import build_features
 from leadscore.grades import grades
@@ -39,7 +39,14 @@ def client(store_url, make_settings, champion_v1):
 
 @pytest.fixture
 def stored_client(client, crm_sample):
-    client.app.state.repository.import_crm(crm_sample)
+    """The client over a store holding ``crm_sample``, once the score keeper has scored its open leads."""
+    repo = client.app.state.repository
+    repo.import_crm(crm_sample)
+    client.app.state.score_keeper.wake()
+    deadline = time.monotonic() + 120
+    while repo.pending_scores() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert repo.pending_scores() == 0, client.app.state.score_keeper.problem
     return client
 
 
@@ -292,16 +299,46 @@ def test_a_score_request_must_say_what_to_score(client):
 
 def test_a_stored_lead_is_scored_recorded_and_trended(stored_client, crm_sample):
     lead_id = open_features(crm_sample)["lead_id"].iloc[0]
+    repo = stored_client.app.state.repository
+    kept = len(repo.load_score_history(lead_id))  # the keeper's score as of now, if the lead is open now
     url = f"/api/v1/leads/{lead_id}/score?as_of=2024-10-01T00:00:00Z"
     first = stored_client.get(url, headers=KEY)
     second = stored_client.get(url, headers=KEY)
 
     assert first.status_code == 200, first.text
-    assert first.json()["trend"]["direction"] == "first score" and first.json()["history"] == []
+    assert len(first.json()["history"]) == kept
     assert second.json()["trend"]["direction"] == "flat"
     assert second.json()["trend"]["previous_probability"] == pytest.approx(first.json()["probability"])
-    assert len(second.json()["history"]) == 1
-    assert len(stored_client.app.state.repository.load_score_history(lead_id)) == 2
+    assert len(second.json()["history"]) == kept + 1
+    assert len(repo.load_score_history(lead_id)) == kept + 2
+
+
+def test_a_kept_score_is_read_as_stored_and_says_when_it_is_stale(stored_client, crm_sample):
+    repo = stored_client.app.state.repository
+    keeper = stored_client.app.state.score_keeper
+    _, _, rows = repo.prioritized_page(limit=1)
+    [row] = rows
+    url = f"/api/v1/leads/{row['lead_id']}/score"
+    current = stored_client.get(url, headers=KEY).json()
+    StoredLeadScore.model_validate(current)  # written straight to JSON: still the documented answer
+    assert (current["stale"], current["stale_reason"]) == (False, None)
+    assert current["probability"] == row["probability"] and current["model_version"] == "1"
+    assert current["reasons_up"] == row["reasons_up"]
+    assert pd.Timestamp(current["cutoff"]) == row["cutoff"] and pd.Timestamp(current["scored_at"]) == row["computed_at"]
+
+    keeper.stop()  # so that the stale score can be seen before it is redone
+    event = {"event_id": "kept-1", "lead_id": row["lead_id"], "at": "2024-06-01T10:00:00Z", "type": "call"}
+    assert stored_client.post("/api/v1/events", json={"events": [event]}, headers=KEY).status_code == 200
+    stale = stored_client.get(url, headers=KEY).json()
+    listed = stored_client.get("/api/v1/leads/prioritized?limit=1000", headers=KEY).json()["items"]
+    assert (stale["stale"], stale["probability"]) == (True, row["probability"])
+    assert stale["stale_reason"] == "new data since this score; re-scoring is queued"
+    assert [(i["stale"], i["stale_reason"]) for i in listed if i["lead_id"] == row["lead_id"]] == [
+        (True, stale["stale_reason"])
+    ]
+    keeper.drain()
+    fresh = stored_client.get(url, headers=KEY).json()
+    assert fresh["stale"] is False and pd.Timestamp(fresh["cutoff"]) > pd.Timestamp(current["cutoff"])
 
 
 def test_scoring_an_unknown_or_closed_stored_lead_says_why(stored_client, crm_sample):

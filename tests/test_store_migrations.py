@@ -27,7 +27,7 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     engine.dispose()
     assert tables == {
         *("leads", "events", "goals", "expenses", "score_history", "alembic_version"),
-        *("event_days", "lead_first_touch"),
+        *("event_days", "lead_first_touch", "lead_scores"),
     }
 
 
@@ -64,6 +64,7 @@ def test_an_existing_database_is_upgraded_in_place_keeping_its_data(database_url
     assert repo.load_events()["event_id"].tolist() == ["e1"]
     scores = pd.DataFrame({"lead_id": ["L1"], "cutoff": ["2024-01-03T00:00Z"], "probability": [0.4]})
     assert repo.append_scores(scores) == 1  # the new table is there and usable
+    assert repo.pending_scores() == 1  # the lead stored before the kept scores existed is queued for its first
     repo.engine.dispose()
 
 

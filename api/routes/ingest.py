@@ -35,6 +35,14 @@ router = APIRouter(tags=["ingestion"], route_class=OrjsonRoute, dependencies=[No
 ERRORS = error_responses("ingest", body=True)
 
 
+def _store_changed(request: Request) -> None:
+    """Leads changed (and were marked stale in the store): rebuild the cached list, wake the score keeper."""
+    request.app.state.scored_cache.invalidate()
+    keeper = getattr(request.app.state, "score_keeper", None)
+    if keeper is not None:
+        keeper.wake()
+
+
 def _leads_summary(received: int, result: IngestResult) -> LeadsIngested:
     return LeadsIngested(
         received=received,
@@ -59,7 +67,7 @@ def post_leads(
     """
     check_batch("leads", len(body.leads), settings.max_batch_size)
     result = repo.ingest(leads=leads_frame(body.leads), lead_attributes=lead_attributes(body.leads))
-    request.app.state.scored_cache.invalidate()
+    _store_changed(request)
     log.info("%s upserted %d leads: %s", principal.name, len(body.leads), result.as_dict())
     return _leads_summary(len(body.leads), result)
 
@@ -86,7 +94,7 @@ def post_events(
         lead_attributes=lead_attributes(body.leads),
     )
     if result.events_inserted or result.leads_created or result.leads_updated:
-        request.app.state.scored_cache.invalidate()
+        _store_changed(request)
     log.info("%s sent %d events: %s", principal.name, len(body.events), result.as_dict())
     return EventsIngested(
         received=len(body.events),

@@ -1,24 +1,35 @@
-"""Stored leads: one lead's score with its trend, and the manager's prioritised list of open leads."""
+"""Stored leads: one lead's score with its trend, and the manager's prioritised list of open leads.
+
+Both read the scores the score keeper keeps in the store (:mod:`leadscore.serving.keeper`): the list is a query
+(filters, order and page run in the database on indexed columns), one lead's score is a row. A score that is not
+current says so (``stale`` and why). With ``as_of`` (a past time) the answer is computed from the stored
+histories as of then, a batch of leads at a time; ``LEADSCORE_STORED_SCORES=false`` computes every answer per
+request from the whole store, the way before scores were kept.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import numpy as np
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.deps import ModelDep, ReadKey, RepoDep, ScoreKey, SettingsDep
 from leadscore.api.errors import error_responses
-from leadscore.api.open_leads import open_leads_table
+from leadscore.api.fast_json import json_response
+from leadscore.api.open_leads import open_leads_table, require_crm_model
 from leadscore.api.payloads import percentile_mode
 from leadscore.api.responses import not_scored, score_records
 from leadscore.api.schemas import ErrorBody, Timestamp
 from leadscore.api.score_schemas import PrioritizedPage, ScoreHistoryItem, ScoreTrend, StoredLeadScore
 from leadscore.data.contracts import CrmData
 from leadscore.data.records import records
+from leadscore.grades import percent
 from leadscore.serving.prioritize import features_for, rank
+from leadscore.store.scores import FILTERS
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
@@ -78,9 +89,13 @@ def get_prioritized(
     Each row says when the relationship started, the last interaction, the next scheduled one, the days since
     the last touch, whether the lead needs follow-up (no next step, quiet for longer than its usual gap between
     interactions, at most LEADSCORE_FOLLOW_UP_DAYS, and in the upper half by probability) and the top reasons.
-    The scored list is reused for a short while (LEADSCORE_PRIORITIZED_CACHE_SECONDS) and rebuilt after
-    ingestion. Needs the `read` scope.
+    Each item says which model version scored it as of when, and whether the score is stale (new data since, a
+    new model since, or a failed re-score) and why. With `as_of` the list is computed for that time (slower;
+    reused for LEADSCORE_PRIORITIZED_CACHE_SECONDS). Needs the `read` scope.
     """
+    if settings.stored_scores and query.as_of is None:
+        require_crm_model(model)
+        return _stored_page(repo, model.version, query)
     cutoff, table = open_leads_table(request, repo, model, settings, query.as_of)
     ranked = rank(
         table,
@@ -105,6 +120,41 @@ def get_prioritized(
     )
 
 
+def _stored_page(repo, version: str, query: PrioritizedQuery) -> PrioritizedPage:
+    """A page of the kept scores: filtered, ordered and paginated by the database."""
+    total, n_scored, rows = repo.prioritized_page(
+        order_by=query.order_by,
+        filters={name: getattr(query, name) for name in FILTERS},
+        limit=query.limit,
+        offset=query.offset,
+    )
+    percentiles = percent(np.array([row["at_or_below"] for row in rows], dtype=float), max(n_scored, 1))
+    items = []
+    for position, (row, percentile) in enumerate(zip(rows, percentiles, strict=True), start=query.offset + 1):
+        stale, reason = _staleness(row, version)
+        items.append({**row, "rank": position, "percentile": float(percentile), "stale": stale, "stale_reason": reason})
+    cutoff = min((row["cutoff"] for row in rows), default=datetime.now(UTC))
+    return PrioritizedPage(
+        model_version=version,
+        cutoff=cutoff,
+        order_by=query.order_by,
+        total=total,
+        offset=query.offset,
+        limit=query.limit,
+        items=items,  # type: ignore[arg-type]
+    )
+
+
+def _staleness(row: dict, version: str) -> tuple[bool, str | None]:
+    """Whether a kept score is not current, and why: marked so in the store, or from another model version
+    than the one in use (a reload the keeper has not caught up with yet)."""
+    if row["stale"]:
+        return True, row["stale_reason"]
+    if row["model_version"] != version:
+        return True, f"scored by model version {row['model_version']}; re-scoring with version {version}"
+    return False, None
+
+
 @router.get(
     "/{lead_id}/score",
     response_model=StoredLeadScore,
@@ -123,11 +173,18 @@ def get_lead_score(
     principal: ScoreKey,
     repo: RepoDep,
     model: ModelDep,
+    settings: SettingsDep,
     query: Annotated[LeadScoreQuery, Query()],
 ) -> StoredLeadScore:
-    """Score a stored lead from its stored history (as of now, or `as_of`), record the score in the lead's
-    history and return it with the trend since the previous score. Needs the `score` scope."""
+    """A stored lead's score with the trend since its previous score: its kept latest score (saying whether it
+    is stale, and why), or, with `as_of`, its score as of that time, computed from its stored history and
+    recorded in it. Needs the `score` scope."""
     scorer = model.scorer
+    kept = settings.stored_scores and query.as_of is None and query.lang == "en"
+    if kept:
+        row = repo.latest_score(lead_id, history=query.history)
+        if row is not None and row["probability"] is not None:
+            return _kept_answer(row, model.version)  # type: ignore[return-value]
     leads = repo.load_leads([lead_id], attributes=scorer.attributes)
     if leads.empty:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id!r} in the store")
@@ -144,13 +201,50 @@ def get_lead_score(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"lead {lead_id!r} is not scored: {why.reason}")
     earlier = repo.load_score_history(lead_id, limit=query.history)
     scored_at = datetime.now(UTC)
-    repo.append_scores(scores, scored_at=scored_at)
+    if not kept:  # a kept score (not there yet: the keeper is on it) is recorded by the keeper
+        repo.append_scores(scores, scored_at=scored_at)
     [record] = score_records(scores)
     return StoredLeadScore(
         **record,
         scored_at=scored_at,
         trend=_trend(float(record["probability"]), earlier),
         history=[ScoreHistoryItem(**row) for row in records(earlier, HISTORY_COLUMNS)],
+    )
+
+
+def _kept_answer(row: dict, version: str) -> Response:
+    """A kept score as the answer, with the trend against the scores recorded before it (the keeper records a
+    score in the history when it moves). Written straight to JSON: this is the route a CRM calls per lead."""
+    earlier = row["earlier"]
+    stale, reason = _staleness(row, version)
+    previous = earlier[0] if earlier else None
+    if previous is None:
+        trend = {"direction": "first score", "change": None, "previous_probability": None, "previous_scored_at": None}
+    else:
+        change = row["probability"] - previous["probability"]
+        trend = {
+            "direction": "flat" if abs(change) < FLAT else ("up" if change > 0 else "down"),
+            "change": round(change, 6),
+            "previous_probability": previous["probability"],
+            "previous_scored_at": previous["scored_at"],
+        }
+    return json_response(
+        {
+            "lead_id": row["lead_id"],
+            "probability": row["probability"],
+            "grade": row["grade"],
+            "percentile": row["percentile"],
+            "reasons_up": row["reasons_up"],
+            "reasons_down": row["reasons_down"],
+            "model_version": row["model_version"],
+            "cutoff": row["cutoff"],
+            "provisional": bool(row["provisional"]),
+            "scored_at": row["computed_at"],
+            "stale": stale,
+            "stale_reason": reason,
+            "trend": trend,
+            "history": earlier,
+        }
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from leadscore.api.deps import ModelDep, ModelHolderDep, NoQueryParameters, ReadKey, ScoreKey
 from leadscore.api.errors import error_responses
@@ -38,11 +38,15 @@ def get_model(principal: ReadKey, model: ModelDep) -> ModelInfo:
     summary="Pick up the current champion",
     responses=error_responses("score", model=True),
 )
-def reload_model(principal: ScoreKey, holder: ModelHolderDep) -> ReloadResult:
+def reload_model(principal: ScoreKey, holder: ModelHolderDep, request: Request) -> ReloadResult:
     """Look up the alias (`champion`) now and load its version if it moved; requests in flight finish with the
     model they started with. The service also checks by itself every LEADSCORE_MODEL_POLL_SECONDS. Needs
-    `score`. Answers 503 (saying why) when there is still no model to use."""
+    `score`. Answers 503 (saying why) when there is still no model to use. A new version re-scores every open
+    lead's kept score in the background, in batches; until then those scores say they are from the old one."""
     outcome = holder.reload()
+    keeper = getattr(request.app.state, "score_keeper", None)
+    if outcome.changed and keeper is not None:
+        keeper.wake()
     holder.require()  # 503 with the reason if there is no model at all
     return ReloadResult(
         changed=outcome.changed,

@@ -80,6 +80,19 @@ class Settings(BaseSettings):
         60.0, ge=0, description="How long the scored list of open leads is reused (ingestion refreshes it)."
     )
     run_migrations: bool = Field(True, description="Upgrade the database schema at start-up.")
+    stored_scores: bool = Field(
+        True,
+        description="Keep each open lead's latest score in the store (a background keeper re-scores the leads that "
+        "changed) and answer the prioritised list and one lead's score from it; false computes them per request "
+        "from the stored histories, the way before scores were kept.",
+    )
+    score_batch_leads: int = Field(500, gt=0, description="Leads the score keeper re-scores per batch.")
+    score_refresh_seconds: float = Field(
+        86_400.0, gt=0, description="The oldest a kept score may get before it is recomputed as of now (time moves on)."
+    )
+    score_retry_seconds: float = Field(
+        300.0, gt=0, description="How long a lead whose re-score failed waits for the next attempt (new data: at once)."
+    )
     session_secret: SecretStr | None = Field(
         None,
         description="Signs the web app's session cookies; set it so that workers and restarts share sessions "

@@ -140,6 +140,8 @@ def log_training(
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
         example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
         dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])
+        for name, choice in data.choices.items():  # what was chosen from the data, e.g. the lead attributes
+            mlflow.log_dict(choice, f"choices/{name}.json")
         mlflow.log_input(
             _training_dataset(data.X.assign(label=data.y), data.description, dataset_schema), context="training"
         )

@@ -36,15 +36,17 @@ from leadscore.data.contracts import (
     validate,
 )
 from leadscore.data.records import records
+from leadscore.store import scores as latest
 from leadscore.store.bulk import Bulk, attributes_text, native
 from leadscore.store.engine import create_engine, run_in_write_transaction
 from leadscore.store.errors import UnknownLeadError
 from leadscore.store.ingest import ATTRIBUTES_JSON, insert_events, upsert_leads
-from leadscore.store.reads import chunks, read_events, read_leads
+from leadscore.store.reads import chunks, open_leads_sql, read_events, read_leads
 from leadscore.store.tables import (
     events_table,
     expenses_table,
     goals_table,
+    lead_scores_table,
     leads_table,
     score_history_table,
 )
@@ -126,7 +128,13 @@ class Repository:
         """Upsert ``leads`` and insert ``events`` idempotently, all in one transaction.
 
         Leads are upserted first, so events may refer to leads of the same call as well as stored ones.
-        A stored lead sent again is replaced by what was sent (the CRM's current view of it).
+        A stored lead sent again is replaced by what was sent (the CRM's current view of it). The leads that
+        changed (created, replaced, or with new events) are marked stale in ``lead_scores`` in the same
+        transaction, for the score keeper (:mod:`leadscore.store.scores`).
+
+        A lead's attributes are the extra columns of ``leads``, or, given ``lead_attributes`` (one mapping per
+        row of ``leads``, which then has only the contract's columns), those mappings: the sparse form of a CRM's
+        custom fields, stored as they come without a column per name ever being built.
 
         A lead's attributes are the extra columns of ``leads``, or, given ``lead_attributes`` (one mapping per
         row of ``leads``, which then has only the contract's columns), those mappings: the sparse form of a CRM's
@@ -153,6 +161,13 @@ class Repository:
             if valid_events is not None and len(valid_events):
                 assert events is not None
                 counts.update(insert_events(bulk, valid_events, events, now))
+            # The leads changed here are marked stale in this same transaction: stored together, or not at all.
+            latest.mark_changed(
+                bulk,
+                now,
+                leads=valid_leads is not None and len(valid_leads) > 0,
+                events=valid_events is not None and len(valid_events) > 0,
+            )
             return IngestResult(
                 leads_received=0 if leads is None else len(leads),
                 events_received=0 if events is None else len(events),
@@ -245,7 +260,10 @@ class Repository:
 
     def count(self, table: str) -> int:
         """Number of rows in one of the store's tables (``leads``, ``events``, ``goals``, ...)."""
-        tables = {t.name: t for t in (leads_table, events_table, goals_table, expenses_table, score_history_table)}
+        tables = {
+            t.name: t
+            for t in (leads_table, events_table, goals_table, expenses_table, score_history_table, lead_scores_table)
+        }
         if table not in tables:
             raise KeyError(f"no table {table!r} in the store; tables: {sorted(tables)}")
         with self.engine.connect() as conn:
@@ -422,6 +440,96 @@ class Repository:
         frame["reasons_up"] = [(r[6] or {}).get("up", []) for r in rows]
         frame["reasons_down"] = [(r[6] or {}).get("down", []) for r in rows]
         return frame
+
+    # ---------------------------------------------------------------- latest scores (see leadscore.store.scores)
+
+    def queue_unscored_open_leads(self, now: datetime) -> int:
+        """Queue every lead open at ``now`` that has no row in ``lead_scores``; return how many."""
+        return run_in_write_transaction(
+            self.engine, lambda conn: latest.queue_unscored_open_leads(Bulk.for_connection(conn), now)
+        )
+
+    def mark_other_versions_stale(self, version: str) -> int:
+        """Mark stale the latest scores given by another model version than ``version``; return how many."""
+        return run_in_write_transaction(self.engine, lambda conn: latest.mark_other_versions(conn, version))
+
+    def claim_scores(self, limit: int, *, now: datetime, due_before: datetime) -> list[latest.Claim]:
+        """Up to ``limit`` leads whose latest score is stale (or older than ``due_before``) to re-score."""
+        with self.engine.connect() as conn:
+            return latest.claim(conn, limit, now=now, due_before=due_before)
+
+    def write_scores(
+        self,
+        scores: pd.DataFrame,
+        claims: Sequence[latest.Claim],
+        *,
+        computed_at: datetime,
+        history_change: float = 0.005,
+    ) -> dict[str, int]:
+        """Store the new latest scores of claimed leads, in one transaction
+        (:func:`leadscore.store.scores.write_scores`)."""
+        by_lead = {c.lead_id: c for c in claims}
+        return run_in_write_transaction(
+            self.engine,
+            lambda conn: latest.write_scores(
+                conn, scores, by_lead, computed_at=computed_at, history_change=history_change
+            ),
+        )
+
+    def fail_scores(self, claims: Sequence[latest.Claim], reason: str, *, retry_at: datetime) -> None:
+        """Keep these leads' last scores, stale with ``reason``, until ``retry_at`` or new data."""
+        run_in_write_transaction(self.engine, lambda conn: latest.fail(conn, claims, reason, retry_at=retry_at))
+
+    def latest_score(self, lead_id: str, *, history: int = 0) -> dict[str, Any] | None:
+        """One lead's latest score row (None if it has none), with up to ``history`` recorded scores from before
+        it (``earlier``, newest first), in one connection."""
+        with self.engine.connect() as conn:
+            row = latest.read_one(conn, lead_id)
+            if row is not None and row["computed_at"] is not None:
+                row["earlier"] = latest.recent_history(conn, lead_id, before=row["computed_at"], limit=history)
+            return row
+
+    def prioritized_page(
+        self,
+        *,
+        order_by: str = "probability",
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        """A page of the latest scores, best first; see :func:`leadscore.store.scores.page`."""
+        with self.engine.connect() as conn:
+            return latest.page(conn, order_by=order_by, filters=filters or {}, limit=limit, offset=offset)
+
+    def kept_scores(self) -> list[dict[str, Any]]:
+        """Every kept score (rows of :data:`leadscore.store.scores.ROW_COLUMNS`), by lead id."""
+        with self.engine.connect() as conn:
+            return latest.all_scored(conn)
+
+    def median_kept_probability(self) -> float | None:
+        """The median probability of the kept scores (None when there are none): one index walk to the middle."""
+        t = lead_scores_table
+        scored = t.c.probability.is_not(None)
+        with self.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(t).where(scored)).scalar_one()
+            if not n:
+                return None
+            stmt = sa.select(t.c.probability).where(scored).order_by(t.c.probability)
+            middle = conn.execute(stmt.limit(2 - n % 2).offset((n - 1) // 2)).scalars().all()
+        return float(np.mean(middle))
+
+    def pending_scores(self) -> int:
+        """How many leads wait for a (re-)score: stale rows, those waiting for a retry included."""
+        t = lead_scores_table
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(sa.text("stale"))).scalar_one())
+
+    def open_lead_ids(self, at: datetime) -> list[str]:
+        """The ids of the leads open at ``at``, in order (one column, not the leads)."""
+        with self.engine.connect() as conn:
+            bulk = Bulk.for_connection(conn)
+            sql, params = open_leads_sql(bulk, at)
+            return [row[0] for row in bulk.fetch(f"{sql} ORDER BY o.lead_id", params)]
 
 
 # -------------------------------------------------------------------- helpers

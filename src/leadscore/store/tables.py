@@ -1,7 +1,8 @@
 """The store's tables, as SQLAlchemy 2 declarative models.
 
 They mirror the data contracts (:mod:`leadscore.data.contracts`): one row per lead (extra lead columns in a JSON
-``attributes`` column), per event, per goal and per expense, plus the history of scores given to stored leads.
+``attributes`` column), per event, per goal and per expense, plus the history of scores given to stored leads and
+the latest score of each open lead (kept fresh by :mod:`leadscore.serving.keeper`).
 Timestamps are stored in UTC: ``timestamp with time zone`` on PostgreSQL, naive UTC text on SQLite.
 
 The schema itself is created and changed only by the Alembic migrations in ``store/migrations``; these models
@@ -216,6 +217,57 @@ class LeadFirstTouch(Base):
     at: Mapped[datetime]
 
 
+class LatestScore(Base):
+    """The latest score of an open lead, with what the prioritised list shows and whether it is still current.
+
+    A row is written by the score keeper (:mod:`leadscore.serving.keeper`) and marked ``stale`` by whatever makes
+    it out of date: new events or lead changes (in the ingesting transaction, ``changes`` counts them), a new
+    champion, a failed re-score (``retry_at``). A row without a probability is a lead not scored yet. The
+    indexes serve the list's filters and orders; ``expected_value_order`` is the expected value with
+    ``-infinity`` for none, so one ascending index puts leads without a deal amount last on both databases.
+    """
+
+    __tablename__ = "lead_scores"
+    __table_args__ = (
+        sa.Index("ix_lead_scores_probability", "probability", "lead_id"),
+        sa.Index("ix_lead_scores_expected_value_order", "expected_value_order", "lead_id"),
+        sa.Index("ix_lead_scores_owner_id", "owner_id", "probability"),
+        sa.Index("ix_lead_scores_stage", "stage", "probability"),
+        sa.Index("ix_lead_scores_grade", "grade", "probability"),
+        sa.Index("ix_lead_scores_source", "source", "probability"),
+        sa.Index("ix_lead_scores_needs_follow_up", "needs_follow_up", "probability"),
+        sa.Index("ix_lead_scores_cutoff", "cutoff"),
+        # The keeper's queue: only the stale rows (a few, usually) are in it.
+        sa.Index("ix_lead_scores_stale", "lead_id", sqlite_where=sa.text("stale"), postgresql_where=sa.text("stale")),
+    )
+
+    lead_id: Mapped[str] = mapped_column(sa.ForeignKey("leads.lead_id"), primary_key=True)
+    model_version: Mapped[str | None] = mapped_column(sa.String)
+    cutoff: Mapped[datetime | None]
+    probability: Mapped[float | None] = mapped_column(sa.Float)
+    grade: Mapped[str | None] = mapped_column(sa.String)
+    percentile: Mapped[float | None] = mapped_column(sa.Float)
+    expected_value: Mapped[float | None] = mapped_column(sa.Float)
+    expected_value_order: Mapped[float | None] = mapped_column(sa.Float)
+    provisional: Mapped[bool | None] = mapped_column(sa.Boolean)
+    reasons: Mapped[dict[str, Any] | None]
+    owner_id: Mapped[str | None] = mapped_column(sa.String)
+    source: Mapped[str | None] = mapped_column(sa.String)
+    stage: Mapped[str | None] = mapped_column(sa.String)
+    deal_amount: Mapped[float | None] = mapped_column(sa.Float)
+    relationship_start: Mapped[datetime | None]
+    last_interaction: Mapped[datetime | None]
+    next_scheduled: Mapped[datetime | None]
+    days_since_last_touch: Mapped[float | None] = mapped_column(sa.Float)
+    needs_follow_up: Mapped[bool | None] = mapped_column(sa.Boolean)
+    cadence_days: Mapped[float | None] = mapped_column(sa.Float)
+    stale: Mapped[bool] = mapped_column(sa.Boolean)
+    stale_reason: Mapped[str | None] = mapped_column(sa.String)
+    changes: Mapped[int] = mapped_column(sa.Integer)
+    retry_at: Mapped[datetime | None]
+    computed_at: Mapped[datetime | None]
+
+
 leads_table: sa.Table = Lead.__table__  # type: ignore[assignment]
 events_table: sa.Table = Event.__table__  # type: ignore[assignment]
 goals_table: sa.Table = Goal.__table__  # type: ignore[assignment]
@@ -223,6 +275,7 @@ expenses_table: sa.Table = Expense.__table__  # type: ignore[assignment]
 score_history_table: sa.Table = ScoreRecord.__table__  # type: ignore[assignment]
 event_days_table: sa.Table = EventDay.__table__  # type: ignore[assignment]
 first_touch_table: sa.Table = LeadFirstTouch.__table__  # type: ignore[assignment]
+lead_scores_table: sa.Table = LatestScore.__table__  # type: ignore[assignment]
 
 #: The event columns that make up an event's content (what a retry must repeat exactly).
 EVENT_CONTENT_COLUMNS: tuple[str, ...] = (
