@@ -177,7 +177,8 @@ async def database_error(request: Request, exc: sa.exc.DBAPIError) -> JSONRespon
         )
     if isinstance(exc, sa.exc.DataError):
         first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
-        return JSONResponse({"detail": f"the database refused a value: {first_line}"}, status_code=422)
+        problem = {"loc": ["body"], "msg": f"the database refused a value: {first_line}", "type": "value_error"}
+        return JSONResponse(problem_body([problem], 1), status_code=422)
     if isinstance(exc, sa.exc.IntegrityError):
         # Validation catches these first; a concurrent change can still get here. Retrying is safe.
         return JSONResponse(

@@ -2,8 +2,8 @@
 
 Start-up (the lifespan) upgrades the database schema, opens the engine, loads the API keys and the champion model
 (and starts watching its alias) and starts the score keeper (:mod:`leadscore.serving.keeper`, unless
-``LEADSCORE_STORED_SCORES=false``); shutting down stops the keeper and the watch and closes the engine. Everything except the
-health probes is under ``/api/v1``; the OpenAPI page is ``/docs``.
+``LEADSCORE_STORED_SCORES=false``); shutting down stops the keeper and the watch and closes the engine.
+Everything except the health probes and the web app (``/app``) is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
 Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or
 ``uvicorn --factory leadscore.api.main:create_app``.

@@ -188,3 +188,11 @@ def test_more_query_parameters_than_any_route_takes_are_a_422_naming_the_limit(c
     assert problem["loc"] == ["query"]
     assert f"{MAX_QUERY_PARAMETERS + 1} query parameters" in problem["msg"]
     assert f"at most {MAX_QUERY_PARAMETERS}" in problem["msg"]
+
+
+def test_an_offset_beyond_any_database_integer_is_a_422_naming_it(client):
+    # Found by the fuzz test: an offset of 5e21 reached PostgreSQL ("bigint out of range") and SQLite (a 500).
+    answer = client.get("/api/v1/leads/prioritized?offset=5038573158120758968320", headers=KEY)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "offset"]
+    assert client.get(f"/api/v1/leads/prioritized?offset={2**31 - 1}", headers=KEY).status_code in (200, 409)

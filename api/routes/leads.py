@@ -55,7 +55,8 @@ class PrioritizedQuery(BaseModel):
     source: str | None = Field(None, max_length=200, description="Only leads from this source.")
     needs_follow_up: bool | None = Field(None, description="Only leads that do (or do not) need follow-up.")
     limit: int = Field(50, ge=1, le=1000, description="Page size.")
-    offset: int = Field(0, ge=0, description="Rows to skip.")
+    # Bounded so that the database's integers hold it (a page past the last lead is simply empty).
+    offset: int = Field(0, ge=0, le=2**31 - 1, description="Rows to skip.")
     as_of: Timestamp | None = Field(None, description=AS_OF)
 
 
