@@ -171,7 +171,13 @@ def main() -> None:
         key = {"X-API-Key": KEY}
         # The first list request scores every open lead and caches the table the list pages and the API share.
         built = time.perf_counter()
-        top = api.get("/api/v1/leads/prioritized?limit=1", headers=key).json()["items"][0]["lead_id"]
+        # On a large store the score keeper may not have scored the open leads yet: wait for the first of them.
+        items: list = []
+        while not items and time.perf_counter() - built < 600:
+            items = api.get("/api/v1/leads/prioritized?limit=1", headers=key).json()["items"] or []
+            if not items:
+                time.sleep(1)
+        top = items[0]["lead_id"]
         build_ms = round((time.perf_counter() - built) * 1000, 1)
         print(f"scored table of open leads built in {build_ms:.0f} ms", flush=True)
         pairs = [
