@@ -108,6 +108,77 @@ def test_the_database_goal_progress_is_the_pandas_one(stored, options):
     assert_same(store_analytics.goal_progress(repo, **options), analytics.goal_progress(data, **options))
 
 
+LOST_REASON_CASES = [
+    {},
+    {"group_by": "owner"},
+    {"group_by": "source"},
+    {"group_by": "segment"},
+    {"group_by": "period", "period": "week"},
+    {"start": "2024-01-20T06:00Z", "end": "2024-02-10T18:30Z", "group_by": "owner"},
+    {"as_of": "2024-02-15T12:00Z"},  # later losses (and reasons) unknown
+    {"start": "2030-01-01", "end": "2030-02-01"},  # an empty range
+]
+
+
+@pytest.mark.parametrize("options", LOST_REASON_CASES, ids=lambda o: ",".join(o.values()) or "all")
+def test_the_database_lost_reasons_are_the_pandas_ones(stored, options):
+    repo, data = stored
+    assert_same(store_analytics.lost_reasons(repo, **options), analytics.lost_reasons(data, **options))
+
+
+DAILY_CASES = [
+    (metric, options)
+    for metric in ("revenue", "conversions", "expenses", "new_leads", "calls")
+    for options in ({}, {"as_of": "2024-03-01T00:00Z"}, {"as_of": "2024-03-31T15:00Z", "scope": "rep_02"})
+]
+
+
+@pytest.mark.parametrize(("metric", "options"), DAILY_CASES, ids=lambda v: v if isinstance(v, str) else str(v))
+def test_the_database_burnup_and_month_over_month_are_the_pandas_ones(stored, metric, options):
+    repo, data = stored
+    assert_same(
+        store_analytics.month_over_month_daily(repo, metric, **options),
+        analytics.month_over_month_daily(data, metric, **options),
+    )
+    for period in ("month", "week", "day"):
+        assert_same(
+            store_analytics.goal_burnup(repo, metric, period=period, **options),
+            analytics.goal_burnup(data, metric, period=period, **options),
+        )
+
+
+def open_pipeline(data, as_of) -> pd.DataFrame:
+    """A made-up scored pipeline: every lead created before ``as_of`` (the closed ones are left out by both)."""
+    leads = data.leads[data.leads["created_at"] < pd.Timestamp(as_of)]
+    probability = np.linspace(0.05, 0.95, len(leads))
+    return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(), "probability": probability})
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"scope": "rep_02"}, {"period": "week", "horizon_days": 30.0}, {"as_of": "2024-03-10T12:00Z"}],
+    ids=lambda o: ",".join(str(v) for v in o.values()) or "all",
+)
+def test_the_database_forecast_is_the_pandas_one(stored, options):
+    repo, data = stored
+    pipeline = open_pipeline(data, options.get("as_of", data.end + pd.Timedelta(1, "ns")))
+    ours = store_analytics.forecast(repo, pipeline, **options)
+    assert_same(ours, analytics.forecast(data, pipeline, **options))
+    assert ours["pipeline_leads"].iloc[0] > 0
+
+
+def test_the_database_forecast_refuses_unknown_leads_and_leaves_out_later_ones(stored):
+    repo, data = stored
+    as_of = "2024-03-10T12:00Z"
+    later = data.leads.loc[data.leads["created_at"] >= pd.Timestamp(as_of), "lead_id"].iloc[:2].tolist()
+    pipeline = pd.DataFrame({"lead_id": [*later, "L-none"], "probability": [0.5, 0.5, 0.5]})
+    with pytest.raises(ValueError, match="not in the data set: \\['L-none'\\]"):
+        store_analytics.forecast(repo, pipeline, as_of)
+    ours = store_analytics.forecast(repo, pipeline.iloc[:2], as_of)
+    assert_same(ours, analytics.forecast(data, pipeline.iloc[:2], as_of))
+    assert ours["pipeline_leads"].tolist() == [0, 0]
+
+
 def test_a_one_lead_store_answers_like_pandas(repo):
     leads = pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-31T23:00Z"], "owner_id": ["ann"]})
     events = pd.DataFrame(
@@ -245,5 +316,14 @@ def test_small_made_up_stores_answer_like_pandas(store):
                 store_analytics.rep_performance(repo, period="day", **ranged),
                 analytics.rep_performance(data, period="day", **ranged),
             )
+            same_answer_or_error(
+                lambda r=ranged: store_analytics.lost_reasons(repo, group_by="segment", **r),
+                lambda r=ranged: analytics.lost_reasons(data, group_by="segment", **r),
+            )
+            for metric in ("revenue", "calls"):
+                assert_same(
+                    store_analytics.goal_burnup(repo, metric, as_of, period="week", target=5),
+                    analytics.goal_burnup(data, metric, as_of, period="week", target=5),
+                )
         finally:
             repo.engine.dispose()

@@ -1,8 +1,9 @@
-"""Team performance, goals and the funnel: the manager's follow-up pages, over :mod:`leadscore.analytics`.
+"""Team performance, goals and the funnel: the manager's follow-up pages, over :mod:`leadscore.store_analytics`.
 
-Each page loads the stored data set and calls the same library functions as ``GET /api/v1/reps/performance``,
-``/goals/progress`` and ``/funnel`` (the ranges are picked from a short list rather than typed); the goals page
-also forecasts the month from the open leads' scores (the cached table of today's leads).
+Each page asks the database the same questions as ``GET /api/v1/reps/performance``, ``/goals/progress`` and
+``/funnel`` (the ranges are picked from a short list rather than typed), reading only the rows each needs, never
+the whole store; the goals page also forecasts the month from the open leads' scores (the cached table of
+today's leads).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict
 
-from leadscore import analytics
+from leadscore import analytics, store_analytics
 from leadscore.api.deps import ModelHolderDep, RepoDep, SettingsDep
 from leadscore.api.open_leads import open_leads_table
 from leadscore.api.web import i18n
@@ -82,9 +83,8 @@ def team_performance(
     request: Request, viewer: Viewer, lang: Lang, repo: RepoDep, query: Annotated[TeamQuery, Query()]
 ) -> HTMLResponse:
     """Per salesperson, the seed's measures against the team median; who needs help is flagged."""
-    data = repo.load_crm()
     start, end = date_range(query.range, pd.Timestamp.now(tz="UTC"))
-    performance = analytics.rep_performance(data, start, end)
+    performance = store_analytics.rep_performance(repo, start, end)
     performance["avg_call_minutes"] = performance["avg_call_duration_s"] / 60
     versus = analytics.vs_team_median(performance)
     behind = versus[(versus["flag"] == "needs attention") & versus["metric"].isin([m for m, _, _ in TEAM_MEASURES])]
@@ -99,7 +99,7 @@ def team_performance(
         }
         for row in records(reps)
     ]
-    reasons = analytics.lost_reasons(data, start, end, group_by="owner")
+    reasons = store_analytics.lost_reasons(repo, start, end, group_by="owner")
     return page(
         request,
         "team.html",
@@ -133,13 +133,12 @@ def goals(
 ) -> HTMLResponse:
     """Daily, weekly and monthly goals: progress, the rate now needed, the month's burn-up, this month against
     last, and the open pipeline's forecast against the month's goal."""
-    data = repo.load_crm()
-    scopes = ["team", *sorted(str(o) for o in data.leads["owner_id"].dropna().unique())]
+    scopes = ["team", *store_analytics.owners(repo)]
     scope = query.scope if query.scope in scopes else "team"
-    progress = analytics.goal_progress(data, scope=scope)
+    progress = store_analytics.goal_progress(repo, scope=scope)
     progress = progress[progress["metric"].isin(["revenue", "conversions", "expenses"])]
-    burnup = analytics.goal_burnup(data, query.metric, period="month", scope=scope)
-    daily = analytics.month_over_month_daily(data, query.metric, scope=scope)
+    burnup = store_analytics.goal_burnup(repo, query.metric, period="month", scope=scope)
+    daily = store_analytics.month_over_month_daily(repo, query.metric, scope=scope)
     money = query.metric != "conversions"
     y_format = (lambda v: i18n.fmt_number(v, lang)) if money else (lambda v: i18n.fmt_number(v, lang, 1))
     metric_name = i18n.translate(query.metric, lang)
@@ -165,10 +164,14 @@ def goals(
     model = holder.current
     if model is not None and model.scorer.card.source == "crm":
         _, table = open_leads_table(request, repo, model, settings)
-        pipeline = table[["lead_id", "probability"]]
-        pipeline = pipeline[pipeline["lead_id"].isin(data.leads["lead_id"])]
         forecast = records(
-            analytics.forecast(data, pipeline, period="month", scope=scope, horizon_days=model.scorer.card.horizon_days)
+            store_analytics.forecast(
+                repo,
+                table[["lead_id", "probability"]],
+                period="month",
+                scope=scope,
+                horizon_days=model.scorer.card.horizon_days,
+            )
         )
     return page(
         request,
@@ -201,19 +204,18 @@ def funnel(
 ) -> HTMLResponse:
     """Stage conversion, drop-off and time in stage of the leads created in the range, with the lost reasons;
     overall or by period, salesperson or source."""
-    data = repo.load_crm()
     start, end = date_range(query.range, pd.Timestamp.now(tz="UTC"))
     group_by = query.group_by or None
-    stages = analytics.funnel(data, start, end, group_by=group_by)
+    stages = store_analytics.funnel(repo, start, end, group_by=group_by)
     group_column = stages.columns[0] if group_by else None
-    overall = analytics.funnel(data, start, end) if group_by else stages
+    overall = store_analytics.funnel(repo, start, end) if group_by else stages
     chart = bar_chart(
         [i18n.translate(s, lang) for s in overall["stage"]],
         overall["leads_reached"].astype(float).tolist(),
         title=i18n.translate("Stage conversion", lang),
         value_format=lambda v: i18n.fmt_number(v, lang),
     )
-    reasons = analytics.lost_reasons(data, start, end)
+    reasons = store_analytics.lost_reasons(repo, start, end)
     return page(
         request,
         "funnel.html",

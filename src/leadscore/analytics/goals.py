@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.analytics._common import Encoded, days, resolve_as_of, resolve_range, safe_ratio
-from leadscore.analytics.actuals import BUDGET_METRICS, check_metric, metric_points
+from leadscore.analytics.actuals import BUDGET_METRICS, Points, check_metric, metric_points
 from leadscore.analytics.periods import as_ns, check_period, floor_ns, next_ns, period_starts, utc
 from leadscore.data.contracts import GOAL_METRICS, TEAM_SCOPE, CrmData
 from leadscore.data.times import DAY_NS
@@ -223,13 +223,21 @@ def goal_burnup(
     check_metric(metric)
     check_period(period)
     as_of_ts = resolve_as_of(data, as_of)
+    points = metric_points(data, metric).for_scope(scope)
+    return burnup_table(points, data.goals, metric, as_of_ts, period, scope, target)
+
+
+def burnup_table(
+    points: Points, goals: pd.DataFrame, metric: str, as_of_ts: pd.Timestamp, period: str, scope: str, target=None
+) -> pd.DataFrame:
+    """:func:`goal_burnup` from the points of the scope (only those of the period holding ``as_of_ts`` count):
+    shared with the store's answer, which reads just those points."""
     _, lo, hi, _ = _bounds(as_of_ts, period)
     if target is None:
-        goals = active_goals(data.goals, as_of_ts)
+        goals = active_goals(goals, as_of_ts)
         match = goals[(goals["metric"] == metric) & (goals["period"] == period) & (goals["scope"] == scope)]
         target = float(match["target"].iloc[0]) if len(match) else np.nan
     edges = np.arange(lo, hi + 1, DAY_NS, dtype=np.int64)
-    points = metric_points(data, metric).for_scope(scope)
     per_day = points.binned(edges)
     future = edges[:-1] >= as_of_ts.value
     per_day[future] = np.nan
@@ -297,8 +305,13 @@ def month_over_month_daily(data: CrmData, metric: str, as_of=None, *, scope: str
     """
     check_metric(metric)
     as_of_ts = resolve_as_of(data, as_of)
+    return daily_table(metric_points(data, metric).for_scope(scope), as_of_ts)
+
+
+def daily_table(points: Points, as_of_ts: pd.Timestamp) -> pd.DataFrame:
+    """:func:`month_over_month_daily` from the points of the scope (only those of this month and last count):
+    shared with the store's answer, which reads just those points."""
     prev, lo, hi, _ = _bounds(as_of_ts, "month")
-    points = metric_points(data, metric).for_scope(scope)
     out = pd.DataFrame({"day_of_month": np.arange(1, 32)})
     for name, a, b, stop in (("this_month", lo, hi, as_of_ts.value), ("last_month", prev, lo, lo)):
         edges = np.arange(a, b + 1, DAY_NS, dtype=np.int64)

@@ -19,12 +19,16 @@ from sqlalchemy.engine import Connection
 
 from leadscore.analytics._common import check_group_by
 from leadscore.analytics.actuals import EVENT_METRICS, Points, check_metric
+from leadscore.analytics.forecast import _check_pipeline
+from leadscore.analytics.forecast import forecast as pandas_forecast
 from leadscore.analytics.funnel import funnel as pandas_funnel
 from leadscore.analytics.funnel import funnel_summary as pandas_funnel_summary
-from leadscore.analytics.goals import progress
+from leadscore.analytics.funnel import lost_reasons as pandas_lost_reasons
+from leadscore.analytics.goals import _bounds, burnup_table, daily_table, progress
 from leadscore.analytics.performance import TALLY_TYPES, performance_table, performance_windows, window_figures
 from leadscore.analytics.periods import check_period, check_range, utc
-from leadscore.data.contracts import EVENTS, LEADS, OUTBOUND_EVENT_TYPES, CrmData
+from leadscore.data.contracts import EVENTS, LEADS, OUTBOUND_EVENT_TYPES, TEAM_SCOPE, CrmData
+from leadscore.data.times import DAY_NS
 from leadscore.store import Repository
 from leadscore.store.bulk import Bulk
 from leadscore.store_analytics import queries as q
@@ -299,3 +303,176 @@ def _points(conn: Connection, metric: str, lo: int, hi: int) -> Points:
         at, reps_of, amount = created["created"].to_numpy(dtype=np.int64), created["owner_id"], np.ones(len(created))
     reps = pd.Index(sorted(reps_of.dropna().unique()), dtype=object)
     return Points(at=at, amount=np.asarray(amount, dtype="float64"), rep=reps.get_indexer(reps_of), reps=reps)
+
+
+def _period_points(conn: Connection, metric: str, lo: int, hi: int) -> Points:
+    """The metric's points in ``[lo, hi)`` (day-aligned ns bounds). Event metrics come as one point per day and
+    rep, summed by the read model: all a day-by-day chart can tell apart."""
+    if metric not in EVENT_METRICS:
+        return _points(conn, metric, lo, hi)
+    starts = np.arange(lo, hi, DAY_NS, dtype=np.int64)
+    tallies = q.tallies(conn, list(zip(starts.tolist(), (starts + DAY_NS).tolist(), strict=True)))
+    mine = tallies[tallies["type"] == EVENT_METRICS[metric]]
+    reps = pd.Index(sorted(mine["rep_id"].dropna().unique()), dtype=object)
+    return Points(
+        at=starts[mine["window"].to_numpy(dtype=np.int64)],
+        amount=mine["events"].to_numpy(dtype="float64"),
+        rep=reps.get_indexer(mine["rep_id"]),
+        reps=reps,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- the pages' extras
+
+
+def lost_reasons(
+    repo: Repository, start=None, end=None, *, group_by: str | None = None, period: str = "month", as_of=None
+) -> pd.DataFrame:
+    """:func:`leadscore.analytics.lost_reasons` of the stored data.
+
+    The database sends the leads lost in the range (their first closing a ``lost`` event there) with their stage
+    changes and closings; the pandas function counts the reasons on those rows alone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(
+    ...     leads=pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-01-02"]}),
+    ...     events=pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-05"], "type": ["lost"],
+    ...                          "subtype": ["price"]}))
+    >>> lost_reasons(repo)[["reason", "lost", "share"]].to_dict("records")
+    [{'reason': 'price', 'lost': 1, 'share': 1.0}]
+    """
+    check_period(period)
+    with repo.engine.connect() as conn:
+        lo, hi = _range(conn, start, end)
+        as_of_ts = _as_of(conn, as_of)
+        attribute = _attribute(conn, group_by)
+        leads, events = q.lost_cohort(conn, lo.value, hi.value, as_of_ts.value, attribute)
+        data = _cohort_data(conn, leads, events, attribute)
+    if data.leads.empty:
+        # Nothing lost: the pandas function still needs a lead to date its cohort; one never lost adds nothing.
+        never_lost = data.leads.reindex([0])
+        never_lost["lead_id"] = ""
+        never_lost["created_at"] = pd.Timestamp(min(lo.value, as_of_ts.value - 1), unit="ns", tz="UTC")
+        data = CrmData(leads=never_lost, events=data.events)
+    return pandas_lost_reasons(data, lo, hi, group_by=group_by, period=period, as_of=as_of_ts)
+
+
+def goal_burnup(
+    repo: Repository, metric: str, as_of=None, *, period: str = "month", scope: str = TEAM_SCOPE, target=None
+) -> pd.DataFrame:
+    """:func:`leadscore.analytics.goal_burnup` of the stored data and goals, from the metric's points of the
+    period alone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(leads=pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]}),
+    ...                 events=pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"],
+    ...                                      "type": ["call"]}))
+    >>> goal_burnup(repo, "calls", "2024-01-03", period="week", target=7)["cumulative"].tolist()[:3]
+    [0.0, 1.0, nan]
+    """
+    check_metric(metric)
+    check_period(period)
+    goals = repo.load_goals() if target is None else None
+    with repo.engine.connect() as conn:
+        as_of_ts = _as_of(conn, as_of)
+        _, lo, hi, _ = _bounds(as_of_ts, period)
+        points = _period_points(conn, metric, lo, hi)
+    return burnup_table(points.for_scope(scope), goals, metric, as_of_ts, period, scope, target)
+
+
+def month_over_month_daily(repo: Repository, metric: str, as_of=None, *, scope: str = TEAM_SCOPE) -> pd.DataFrame:
+    """:func:`leadscore.analytics.month_over_month_daily` of the stored data, from the metric's points of this
+    month and last alone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(leads=pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-02-01"]}))
+    >>> month_over_month_daily(repo, "new_leads", "2024-02-02").iloc[:2].values.tolist()
+    [[1.0, 1.0, 1.0], [2.0, nan, 1.0]]
+    """
+    check_metric(metric)
+    with repo.engine.connect() as conn:
+        as_of_ts = _as_of(conn, as_of)
+        prev, _, hi, _ = _bounds(as_of_ts, "month")
+        points = _period_points(conn, metric, prev, hi)
+    return daily_table(points.for_scope(scope), as_of_ts)
+
+
+def forecast(
+    repo: Repository,
+    pipeline: pd.DataFrame,
+    as_of=None,
+    *,
+    period: str = "month",
+    scope: str = TEAM_SCOPE,
+    horizon_days: float = 90.0,
+    level: float = 0.9,
+) -> pd.DataFrame:
+    """:func:`leadscore.analytics.forecast` of the stored data and goals.
+
+    The database sends the leads created before ``as_of``, the closings before it and the priced stage changes
+    of the leads still open: the pandas function forecasts from those (no other event is read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(
+    ...     leads=pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01"] * 2}),
+    ...     events=pd.DataFrame({"event_id": ["1"], "lead_id": ["a"], "at": ["2024-01-02"], "type": ["won"],
+    ...                          "amount": [100.0]}))
+    >>> pipe = pd.DataFrame({"lead_id": ["b"], "probability": [0.5], "deal_value": [100.0]})
+    >>> forecast(repo, pipe, "2024-01-10", horizon_days=22).set_index("metric").loc["revenue", "forecast"]
+    np.float64(150.0)
+    """
+    _check_pipeline(pipeline)
+    goals = repo.load_goals()
+    with repo.engine.connect() as conn:
+        as_of_ts = _as_of(conn, as_of)
+        leads, events = q.pipeline_rows(conn, as_of_ts.value)
+        unread = pipeline.loc[~pipeline["lead_id"].isin(leads["lead_id"]), "lead_id"]
+        later = q.known_leads(conn, unread.tolist())
+        data = _cohort_data(conn, leads, events, None)
+    # Leads created from as_of on are known but left out, as pandas leaves them out; unknown ones stay, to be refused.
+    pipeline = pipeline[~pipeline["lead_id"].isin(later)]
+    data = CrmData(leads=data.leads, events=data.events, goals=goals)
+    return pandas_forecast(data, pipeline, as_of_ts, period=period, scope=scope, horizon_days=horizon_days, level=level)
+
+
+def owners(repo: Repository) -> list[str]:
+    """The salespeople who own stored leads (the scopes a goal can be followed in besides the team), sorted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from leadscore.store import upgrade_database
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/leadscore.db"
+    >>> _ = upgrade_database(url)
+    >>> repo = Repository.from_url(url)
+    >>> _ = repo.ingest(leads=pd.DataFrame({"lead_id": ["a", "b", "c"], "created_at": ["2024-01-01"] * 3,
+    ...                                     "owner_id": ["bob", None, "ann"]}))
+    >>> owners(repo)
+    ['ann', 'bob']
+    """
+    with repo.engine.connect() as conn:
+        return q.owners(conn)

@@ -307,3 +307,99 @@ def attribute_names(conn: Connection) -> list[str]:
     for (attributes,) in conn.execute(sa.select(leads_table.c.attributes)):
         names.update(attributes or {})
     return sorted(names)
+
+
+def _first_closing_ids(lo: int, hi: int, closing_type: str) -> sa.Select:
+    """SQL: ids of the leads whose first ``won``/``lost`` event is of ``closing_type`` and falls in ``[lo, hi)``
+    (the closings in the range, each with one probe of ``ix_events_closing`` for an earlier one)."""
+    c, earlier = events_table.alias("c"), events_table.alias("earlier")
+    before = sa.or_(earlier.c.at < c.c.at, sa.and_(earlier.c.at == c.c.at, earlier.c.event_id < c.c.event_id))
+    has_earlier = (
+        sa.select(sa.literal(1))
+        .where(earlier.c.lead_id == c.c.lead_id, sa.text(_CLOSING_ALIAS.text.replace("c.", "earlier.")), before)
+        .exists()
+    )
+    return sa.select(c.c.lead_id).where(
+        _CLOSING_ALIAS, c.c.type == closing_type, c.c.at >= bound(lo), c.c.at < bound(hi), ~has_earlier
+    )
+
+
+_EVENT_COLUMNS = ["event_id", "lead_id", "at", "type", "subtype", "stage", "amount", "rep_id"]
+
+
+def _event_rows(conn: Connection, where: list) -> pd.DataFrame:
+    """The events matching ``where`` with the columns a small data set's events need, ordered as stored."""
+    e = events_table
+    rows = fetch(
+        conn,
+        sa.select(
+            e.c.event_id, e.c.lead_id, stored_time(e.c.at), e.c.type, e.c.subtype, e.c.stage, e.c.amount, e.c.rep_id
+        )
+        .where(*where)
+        .order_by(e.c.lead_id, e.c.at, e.c.event_id),
+    )
+    return pd.DataFrame.from_records(rows, columns=_EVENT_COLUMNS)
+
+
+def _lead_rows(conn: Connection, *where, attribute: str | None = None) -> pd.DataFrame:
+    """The leads matching ``where`` (with ``attribute`` as a column when given), ordered by id."""
+    leads = leads_table
+    extra = [sa.cast(leads.c.attributes[attribute], sa.Text).label("attribute")] if attribute else []
+    rows = fetch(
+        conn,
+        sa.select(leads.c.lead_id, stored_time(leads.c.created_at), leads.c.owner_id, leads.c.source, *extra)
+        .where(*where)
+        .order_by(leads.c.lead_id),
+    )
+    columns = ["lead_id", "created_at", "owner_id", "source", *(["attribute"] if attribute else [])]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    if attribute:
+        frame["attribute"] = [None if v is None else json.loads(v) for v in frame["attribute"]]
+    return frame
+
+
+def lost_cohort(
+    conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leads lost in ``[lo, hi)`` before ``as_of`` (their first closing a ``lost`` event there), created
+    before ``as_of``, with their stage changes and closings before ``as_of`` (reason: ``subtype``; ``rep_id``).
+
+    The losses come from ``ix_events_closing``, their leads' rows from ``ix_events_funnel``: nothing else is read.
+    """
+    leads, e = leads_table, events_table
+    lost = _first_closing_ids(lo, min(hi, as_of), "lost").scalar_subquery()
+    lead_frame = _lead_rows(conn, leads.c.lead_id.in_(lost), leads.c.created_at < bound(as_of), attribute=attribute)
+    created = sa.select(leads.c.lead_id).where(leads.c.lead_id.in_(lost), leads.c.created_at < bound(as_of))
+    events = _event_rows(
+        conn, [e.c.lead_id.in_(created.scalar_subquery()), sa.text(f"events.{FUNNEL_CONDITION}"), e.c.at < bound(as_of)]
+    )
+    return lead_frame, events
+
+
+def pipeline_rows(conn: Connection, as_of: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a forecast at ``as_of`` reads: the leads created before it, every closing before it, and the stage
+    changes with an amount before it of the leads still open then (their latest deal value).
+
+    Leads by ``ix_leads_created_at``, closings by ``ix_events_closing``; other events are not read.
+    """
+    leads, e, c = leads_table, events_table, events_table.alias("c")
+    lead_frame = _lead_rows(conn, leads.c.created_at < bound(as_of))
+    closed = sa.select(sa.literal(1)).where(c.c.lead_id == e.c.lead_id, _CLOSING_ALIAS, c.c.at < bound(as_of))
+    priced = sa.and_(e.c.type == "stage_changed", e.c.amount.is_not(None), ~closed.exists())
+    events = _event_rows(conn, [e.c.at < bound(as_of), sa.or_(e.c.type.in_(CLOSING_EVENT_TYPES), priced)])
+    return lead_frame, events
+
+
+def known_leads(conn: Connection, lead_ids: Sequence[str]) -> set[str]:
+    """Which of ``lead_ids`` are stored (for checking the few ids a question names beyond those it read)."""
+    if not len(lead_ids):
+        return set()
+    leads = leads_table
+    return {r[0] for r in fetch(conn, sa.select(leads.c.lead_id).where(leads.c.lead_id.in_(list(lead_ids))))}
+
+
+def owners(conn: Connection) -> list[str]:
+    """The distinct owners of the stored leads, sorted."""
+    leads = leads_table
+    stmt = sa.select(leads.c.owner_id).where(leads.c.owner_id.is_not(None)).distinct().order_by(leads.c.owner_id)
+    return [str(r[0]) for r in fetch(conn, stmt)]
