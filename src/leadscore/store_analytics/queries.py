@@ -78,7 +78,9 @@ def times(conn: Connection, values: Sequence) -> np.ndarray:
     """Stored times read with :class:`stored_time` as int64 nanoseconds (missing: int64 max)."""
     if not len(values):
         return np.zeros(0, dtype=np.int64)
-    parsed = Bulk.for_connection(conn).timestamps_from(pd.Series(list(values), dtype=object))
+    # A frame column converts to objects at once; iterating it (list()) costs a Python call per value.
+    raw = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else list(values)
+    parsed = Bulk.for_connection(conn).timestamps_from(pd.Series(raw, dtype=object))
     ns = parsed.array.asi8.copy()
     ns[parsed.isna().to_numpy()] = _NEVER
     return ns
