@@ -163,7 +163,7 @@ _FRAMES: dict[str, dict[str, str]] = {
         "momentum_up": "actividad {x} veces la de los 30 días anteriores",
         "momentum_down": "actividad bajada a {x} veces la de los 30 días anteriores",
         "momentum_steady": "actividad estable frente a los 30 días anteriores",
-        "momentum_unknown": "tendencia de la actividad desconocida",
+        "momentum_unknown": "tendencia de actividad desconocida",
     },
 }
 
