@@ -75,7 +75,10 @@ METRICS: tuple[str, ...] = (
     "activity_per_open_lead",
 )
 # Figures where less is better: a manager reads "above the median" on these as a warning.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"median_first_response_h", "unanswered_leads", "lost"})
+# Meetings rejected or cancelled are lost chances, like lost deals: fewer than the team is not a weakness.
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"median_first_response_h", "unanswered_leads", "lost", "meetings_rejected", "meetings_cancelled"}
+)
 
 
 class _Prepared:
