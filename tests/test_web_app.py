@@ -10,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from web_forms import csrf_token, sign_in
 
 from leadscore.api.web import i18n
@@ -172,22 +173,81 @@ def test_todays_leads_show_the_apis_numbers_filtered_and_paged(web_client):
 
 def test_a_leads_page_shows_its_score_reasons_and_timeline_in_the_readers_language(web_client):
     sign_in(web_client)
-    top = web_client.get("/api/v1/leads/prioritized?limit=1", headers=KEY).json()
-    item = top["items"][0]
-    english = web_client.get(f"/app/leads/{item['lead_id']}").text
-    assert f'data-probability="{item["probability"]}"' in english
-    api = web_client.get(f"/api/v1/leads/{item['lead_id']}/score?as_of={top['cutoff']}", headers=KEY).json()
-    assert api["probability"] == pytest.approx(item["probability"], abs=1e-12)
+    lead_id = web_client.get("/api/v1/leads/prioritized?limit=1", headers=KEY).json()["items"][0]["lead_id"]
+    # The page reads the row GET /leads/{id}/score answers (the lead's kept score): the same numbers and words.
+    api = web_client.get(f"/api/v1/leads/{lead_id}/score", headers=KEY).json()
+    english = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "en"}).text
+    assert f'data-probability="{api["probability"]}"' in english
+    assert f'class="grade grade-{api["grade"]}">{api["grade"]}<' in english
+    assert api["reasons_up"] and api["reasons_down"]
+    shown = english.replace("&#39;", "'")
     for reason in api["reasons_up"] + api["reasons_down"]:
-        assert reason in english.replace("&#39;", "'")
+        assert reason in shown
+    # In Spanish, the same score's reasons: the lead as of the row's cutoff, said in Spanish.
     spanish_api = web_client.get(
-        f"/api/v1/leads/{item['lead_id']}/score?as_of={top['cutoff']}&lang=es", headers=KEY
+        f"/api/v1/leads/{lead_id}/score", params={"as_of": api["cutoff"], "lang": "es"}, headers=KEY
     ).json()
-    spanish = web_client.get(f"/app/leads/{item['lead_id']}", headers={"Accept-Language": "es"}).text
+    assert spanish_api["probability"] == pytest.approx(api["probability"], abs=1e-12)
+    spanish = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "es"}).text
+    assert f'data-probability="{api["probability"]}"' in spanish
+    assert spanish_api["reasons_up"] and spanish_api["reasons_up"] != api["reasons_up"]
     for reason in spanish_api["reasons_up"] + spanish_api["reasons_down"]:
         assert reason in spanish.replace("&#39;", "'")
     assert "<svg" in english and "Timeline" in english and "Historial" in spanish
-    assert web_client.get("/app/leads/nobody").status_code == 404
+
+
+def test_a_lead_page_follows_the_kept_row_when_the_list_table_is_older(web_client):
+    """The list's cached table may hold an older score of a lead; its page shows the kept row, as the API does."""
+    sign_in(web_client)
+    lead_id = web_client.get("/api/v1/leads/prioritized?limit=1", headers=KEY).json()["items"][0]["lead_id"]
+    web_client.get("/app/leads")  # the list's table is built and cached now
+    repo = web_client.app.state.repository
+    kept = repo.latest_score(lead_id)
+    with repo.engine.begin() as conn:  # the keeper re-scored the lead since: another probability in its row
+        conn.execute(
+            sa.text("UPDATE lead_scores SET probability = :p WHERE lead_id = :id"),
+            {"p": kept["probability"] / 2, "id": lead_id},
+        )
+    api = web_client.get(f"/api/v1/leads/{lead_id}/score", headers=KEY).json()
+    assert api["probability"] == kept["probability"] / 2
+    assert f'data-probability="{api["probability"]}"' in web_client.get(f"/app/leads/{lead_id}").text
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "english", "spanish"),
+    [
+        ("/app/leads/nobody", 404, "No lead with that id.", "Ninguna oportunidad con ese identificador."),
+        ("/app/no-such-page", 404, "Page not found", "Página no encontrada"),
+        ("/app/leads?page=0", 422, "Some values in the address are not valid.", "Algunos valores de la dirección"),
+        ("/app/team?range=forever", 422, "Some values in the address are not valid.", "Revise estos valores"),
+        ("/app/leads/" + "x" * 201, 422, "<code>lead_id</code>", "<code>lead_id</code>"),
+    ],
+)
+def test_errors_in_the_app_are_pages_in_the_readers_language(web_client, path, status, english, spanish):
+    sign_in(web_client)
+    for lang, words in (("en", english), ("es", spanish)):
+        response = web_client.get(path, headers={"Accept-Language": lang})
+        assert response.status_code == status
+        assert response.headers["content-type"].startswith("text/html")
+        assert f'<html lang="{lang}">' in response.text and words in response.text
+        assert 'href="/app/leads"' in response.text  # the way back
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+    if status == 422:
+        assert "<code>" in response.text  # the field is named
+
+
+def test_the_apis_errors_stay_json(web_client):
+    lead = web_client.get("/api/v1/leads/nobody/score", headers=KEY)
+    assert lead.status_code == 404 and lead.json()["detail"] == "no lead 'nobody' in the store"
+    unknown = web_client.get("/api/v1/no-such-route", headers=KEY)
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/json"
+    invalid = web_client.get("/api/v1/leads/prioritized?limit=0", headers=KEY)
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_an_unknown_lead_without_a_session_still_goes_to_sign_in(web_client):
+    response = web_client.get("/app/leads/nobody", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/app/sign-in")
 
 
 def test_every_word_of_the_templates_has_its_spanish(web_client):

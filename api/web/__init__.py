@@ -6,7 +6,8 @@ SVG on the server, no JavaScript), over the same library calls as the API's rout
 - ``auth``: sign-in with an API key that has the ``read`` scope, sign-out, the language switch;
 - ``leads``: today's prioritised list and a lead's page;
 - ``analytics_pages``: team performance, goals, the funnel;
-- ``model_page``: the model in use and the promotion gate's decisions.
+- ``model_page``: the model in use and the promotion gate's decisions;
+- ``errors``: the error pages (404, 422, ...) in the reader's language, for ``/app`` only.
 
 :func:`install` adds it to an app: the routes, the static files and the security headers every page sends.
 """
@@ -23,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from leadscore.api.cache import ScoredTableCache
 from leadscore.api.web import analytics_pages, auth, leads, model_page
+from leadscore.api.web.errors import install_error_pages
 from leadscore.api.web.headers import SecurityHeadersMiddleware
 from leadscore.api.web.model_page import MODEL_PAGE_CACHE_SECONDS
 from leadscore.api.web.render import PREFIX, SignInRequired, sign_in_url
@@ -45,6 +47,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     for module in (auth, leads, analytics_pages, model_page):
         app.include_router(module.router)
     app.add_middleware(SecurityHeadersMiddleware, prefix=PREFIX)
+    install_error_pages(app)  # after the API's handlers, which it keeps for every path outside /app
 
     @app.exception_handler(SignInRequired)
     async def _to_sign_in(request: Request, exc: SignInRequired) -> RedirectResponse:

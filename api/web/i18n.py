@@ -214,6 +214,20 @@ SPANISH_UI: dict[str, str] = {
     "timing": "momento",
     "no_budget": "sin presupuesto",
     "No lead with that id.": "Ninguna oportunidad con ese identificador.",
+    "Scored as of": "Puntuada a fecha de",
+    "new data since: the score is being updated": "hay datos nuevos: la puntuación se está actualizando",
+    # error pages
+    "This request could not be read.": "No se ha podido leer esta petición.",
+    "This page cannot do that.": "Esta página no admite esa operación.",
+    "This cannot be shown now.": "Esto no se puede mostrar ahora.",
+    "Some values in the address are not valid.": "Algunos valores de la dirección no son válidos.",
+    "The service cannot answer now: try again in a moment.": (
+        "El servicio no puede responder ahora: inténtelo de nuevo en un momento."
+    ),
+    "Something went wrong on our side.": "Algo ha fallado por nuestra parte.",
+    "Check these values:": "Revise estos valores:",
+    "Reference for the administrator:": "Referencia para el administrador:",
+    "Error": "Error",
 }
 
 _UI = {"en": {}, "es": SPANISH_UI}

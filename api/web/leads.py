@@ -1,28 +1,33 @@
 """Today's leads and a lead's page: the prioritised list and what is behind one lead's score.
 
-Both read the same scored table as ``GET /api/v1/leads/prioritized`` (:func:`leadscore.api.open_leads.open_leads_table`,
-cached), so the numbers on screen are the API's. A lead's reasons are its score at the table's cutoff, said in the
-reader's language; its trend is :func:`leadscore.serving.trend.score_trend`.
+The list reads the same scored table as ``GET /api/v1/leads/prioritized``
+(:func:`leadscore.api.open_leads.open_leads_table`, cached), and a lead's page the same row as
+``GET /api/v1/leads/{id}/score`` (the lead's kept score), so the numbers on screen are the API's.
+Its reasons are said in the reader's language; its trend is :func:`leadscore.serving.trend.score_trend`, ending at
+the row's cutoff.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from leadscore.api.champion import LoadedModel
 from leadscore.api.deps import ModelDep, RepoDep, SettingsDep
-from leadscore.api.open_leads import open_leads_table
+from leadscore.api.open_leads import open_leads_table, require_crm_model
 from leadscore.api.web import i18n
 from leadscore.api.web.charts import Line, line_chart
 from leadscore.api.web.render import PREFIX, Lang, Viewer, page
 from leadscore.data.records import records
 from leadscore.serving.prioritize import rank
 from leadscore.serving.trend import score_trend
+from leadscore.settings import Settings
+from leadscore.store import Repository
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -106,6 +111,19 @@ def todays_leads(
     )
 
 
+def lead_score(
+    request: Request, repo: Repository, model: LoadedModel, settings: Settings, lead_id: str
+) -> dict[str, Any] | None:
+    """The lead's score as ``GET /api/v1/leads/{id}/score`` answers it: its kept row (None when it has none: closed,
+    or not scored yet), or with ``LEADSCORE_STORED_SCORES=false`` its row of the table scored as of now."""
+    if settings.stored_scores:
+        row = repo.latest_score(lead_id)
+        return row if row is not None and row["probability"] is not None else None
+    _, table = open_leads_table(request, repo, model, settings)
+    mine = table[table["lead_id"] == lead_id]
+    return records(mine)[0] if len(mine) else None
+
+
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 def lead_page(
     request: Request,
@@ -116,22 +134,28 @@ def lead_page(
     settings: SettingsDep,
     lead_id: Annotated[str, Path(min_length=1, max_length=200)],
 ) -> HTMLResponse:
-    """One lead: its score and grade with the trend, the reasons up and down, and its interactions."""
-    cutoff, table = open_leads_table(request, repo, model, settings)
-    leads = repo.load_leads([lead_id])
+    """One lead: its score and grade with the trend, the reasons up and down, and its interactions.
+
+    The score is the lead's own row (:func:`lead_score`), so probability, grade and reasons are the API's; the
+    trend ends at that row's cutoff. In English the reasons are the row's words; in another language they are the
+    same contributions said in it (the trend's last point is the lead as of the row's cutoff).
+    """
+    require_crm_model(model)
+    leads = repo.load_leads([lead_id], attributes=model.scorer.attributes)
     if leads.empty:
-        raise HTTPException(404, detail=i18n.translate("No lead with that id.", lang))
+        raise HTTPException(404, detail="No lead with that id.")
     events = repo.load_events([lead_id])
-    mine = table[table["lead_id"] == lead_id]
-    row = records(mine)[0] if len(mine) else None
+    row = lead_score(request, repo, model, settings, lead_id)
     reasons_up: list[str] = []
     reasons_down: list[str] = []
     trend_svg = None
     if row is not None:
-        # One pass for the trend and the score now: the trend's last cutoff is the list's.
-        trend = score_trend(model.scorer, leads, events, cutoff, reasons=True, lang=lang)
-        # The lead is open at the list's cutoff (it is in the list), so the last row is its score now.
-        reasons_up, reasons_down = trend["reasons_up"].iloc[-1], trend["reasons_down"].iloc[-1]
+        cutoff = pd.Timestamp(row["cutoff"])
+        said = lang != "en"  # English reasons are the row's own; others are said again from the contributions
+        trend = score_trend(model.scorer, leads, events, cutoff, reasons=said, lang=lang)
+        reasons_up, reasons_down = row["reasons_up"], row["reasons_down"]
+        if said and len(trend) and trend["cutoff"].iloc[-1] == cutoff:
+            reasons_up, reasons_down = trend["reasons_up"].iloc[-1], trend["reasons_down"].iloc[-1]
         trend_svg = line_chart(
             [Line(i18n.translate("Probability", lang), trend["probability"].tolist())],
             [i18n.fmt_day(t.date(), lang) for t in trend["cutoff"]],
@@ -146,7 +170,6 @@ def lead_page(
         "lead.html",
         lang,
         viewer=viewer,
-        cutoff=cutoff,
         lead=lead,
         row=row,
         reasons_up=reasons_up,
