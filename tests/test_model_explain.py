@@ -230,6 +230,19 @@ def test_every_catalogue_feature_is_said_in_spanish():
             assert spanish and (spanish != english or name == "stage_rank_max")
 
 
+def test_reasons_group_thousands_the_readers_way():
+    from leadscore.features.catalogue import feature_spec
+
+    deal = feature_spec("deal_amount").say
+    assert deal(36100.0) == "deal worth 36,100" and deal(36100.0, lang="es") == "operación de 36.100"
+    assert deal(950.0) == "deal worth 950" and deal(1234567.0) == "deal worth 1,234,567"
+    assert feature_spec("interactions_total").say(1250.0) == "1,250 interactions so far"
+    assert feature_spec("interactions_total").say(1250.0, lang="es") == "1.250 interacciones hasta ahora"
+    hours = feature_spec("email_reply_hours_mean").say
+    assert hours(1234.56) == "replies after 1,234.6 hours on average"
+    assert hours(1234.56, lang="es") == "responde tras 1.234,6 horas de media"
+
+
 def test_spanish_reasons_write_numbers_the_spanish_way():
     from leadscore.features.catalogue import feature_spec
 

@@ -9,6 +9,7 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from web_forms import csrf_token, sign_in
@@ -194,6 +195,54 @@ def test_a_leads_page_shows_its_score_reasons_and_timeline_in_the_readers_langua
     for reason in spanish_api["reasons_up"] + spanish_api["reasons_down"]:
         assert reason in spanish.replace("&#39;", "'")
     assert "<svg" in english and "Timeline" in english and "Historial" in spanish
+
+
+def test_numbers_in_reasons_are_grouped_for_the_reader_in_the_api_and_the_app(web_client):
+    sign_in(web_client)
+    # A lead whose figures run to thousands: a relationship of years, a deal of millions.
+    now = pd.Timestamp.now(tz="UTC")
+    lead = {"lead_id": "BIG", "created_at": (now - pd.Timedelta(days=1500)).isoformat(), "owner_id": "rep_0"}
+    events = [
+        {
+            "event_id": f"big-{k}",
+            "lead_id": "BIG",
+            "at": (now - pd.Timedelta(days=k)).isoformat(),
+            "type": "call",
+            "duration_s": 600.0,
+        }
+        for k in (2, 9, 20)
+    ]
+    events.append(
+        {
+            "event_id": "big-deal",
+            "lead_id": "BIG",
+            "at": (now - pd.Timedelta(days=3)).isoformat(),
+            "type": "stage_changed",
+            "stage": "proposal",
+            "amount": 7_654_321.0,
+        }
+    )
+    ingest = {"X-API-Key": "ingest-key"}
+    assert web_client.post("/api/v1/leads", json={"leads": [lead]}, headers=ingest).status_code == 200
+    assert web_client.post("/api/v1/events", json={"events": events}, headers=ingest).status_code == 200
+    web_client.app.state.score_keeper.drain()
+    items = web_client.get("/api/v1/leads/prioritized?limit=1000", headers=KEY).json()["items"]
+    said = {item["lead_id"]: item["reasons_up"] + item["reasons_down"] for item in items}
+    ungrouped = re.compile(r"(?<![\w.,])\d{4,}(?!\w)")  # "deal worth 36100" (a name such as expo_2026_10 aside)
+    assert not [r for reasons in said.values() for r in reasons if ungrouped.search(r)]
+    assert "deal worth 7,654,321" in said["BIG"]
+    lead_id = "BIG"
+    english = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "en"}).text
+    assert all(reason in english.replace("&#39;", "'") for reason in said[lead_id])
+    cutoff = web_client.get(f"/api/v1/leads/{lead_id}/score", headers=KEY).json()["cutoff"]
+    spanish_api = web_client.get(
+        f"/api/v1/leads/{lead_id}/score", params={"as_of": cutoff, "lang": "es"}, headers=KEY
+    ).json()
+    spanish_reasons = spanish_api["reasons_up"] + spanish_api["reasons_down"]
+    assert "operación de 7.654.321" in spanish_reasons
+    assert not [r for r in spanish_reasons if ungrouped.search(r)]
+    spanish = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "es"}).text
+    assert all(reason in spanish for reason in spanish_reasons)
 
 
 def test_a_lead_page_follows_the_kept_row_when_the_list_table_is_older(web_client):
