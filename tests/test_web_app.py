@@ -299,6 +299,38 @@ def test_an_unknown_lead_without_a_session_still_goes_to_sign_in(web_client):
     assert response.status_code == 303 and response.headers["location"].startswith("/app/sign-in")
 
 
+@pytest.mark.parametrize("group_by", ["period", "owner", "source"])
+def test_the_funnels_chart_is_the_whole_cohort_whatever_the_table_is_grouped_by(web_client, group_by):
+    sign_in(web_client)
+
+    def chart(query: str) -> str:
+        return re.search(
+            r"<figure class=\"chart-box\">(.*?)</figure>", web_client.get(f"/app/funnel{query}").text
+        ).group(1)
+
+    overall = chart("?range=all")
+    assert re.findall(r">(\d[\d,]*)</text>", overall)  # the counts are written beside the bars
+    assert chart(f"?range=all&group_by={group_by}") == overall
+
+
+def test_the_goals_page_reads_the_months_target_from_its_progress_rows(web_client):
+    """The burn-up takes its target from the progress rows the page already has: the same as reading the goals."""
+    from leadscore import store_analytics
+    from leadscore.api.web.analytics_pages import month_target
+
+    repo = web_client.app.state.repository
+    checked = 0
+    for scope in ["team", *store_analytics.owners(repo)]:
+        progress = store_analytics.goal_progress(repo, scope=scope)
+        for metric in ("revenue", "conversions", "expenses"):
+            target = month_target(progress, metric)
+            checked += target == target  # a goal is set (NaN when none)
+            by_goals = store_analytics.goal_burnup(repo, metric, period="month", scope=scope)
+            by_target = store_analytics.goal_burnup(repo, metric, period="month", scope=scope, target=target)
+            pd.testing.assert_frame_equal(by_target, by_goals)
+    assert checked >= 3
+
+
 def test_every_word_of_the_templates_has_its_spanish(web_client):
     templates = files("leadscore.api.web") / "templates"
     texts = set()

@@ -43,6 +43,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_signer = SessionSigner(secret)
     app.state.web_throttle = SignInThrottle()
     app.state.web_cache = ScoredTableCache(MODEL_PAGE_CACHE_SECONDS)  # the model page's slow figures
+    app.state.web_forecasts = analytics_pages.ForecastMemo()  # the goals page's forecast, per scored table
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(files("leadscore.api.web") / "static")), name="web-static")
     for module in (auth, leads, analytics_pages, model_page):
         app.include_router(module.router)

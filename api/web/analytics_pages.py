@@ -3,27 +3,33 @@
 Each page asks the database the same questions as ``GET /api/v1/reps/performance``, ``/goals/progress`` and
 ``/funnel`` (the ranges are picked from a short list rather than typed), reading only the rows each needs, never
 the whole store; the goals page also forecasts the month from the open leads' scores (the cached table of
-today's leads).
+today's leads), once per table (:class:`ForecastMemo`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict
 
 from leadscore import analytics, store_analytics
+from leadscore.api.champion import LoadedModel
 from leadscore.api.deps import ModelHolderDep, RepoDep, SettingsDep
 from leadscore.api.open_leads import open_leads_table
 from leadscore.api.web import i18n
 from leadscore.api.web.charts import Line, bar_chart, line_chart
 from leadscore.api.web.render import PREFIX, Lang, Viewer, page
 from leadscore.data.records import records
+from leadscore.settings import Settings
+from leadscore.store import Repository
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -137,7 +143,9 @@ def goals(
     scope = query.scope if query.scope in scopes else "team"
     progress = store_analytics.goal_progress(repo, scope=scope)
     progress = progress[progress["metric"].isin(["revenue", "conversions", "expenses"])]
-    burnup = store_analytics.goal_burnup(repo, query.metric, period="month", scope=scope)
+    # The month's target is in the progress rows already read: the burn-up need not read the goals again.
+    target = month_target(progress, query.metric)
+    burnup = store_analytics.goal_burnup(repo, query.metric, period="month", scope=scope, target=target)
     daily = store_analytics.month_over_month_daily(repo, query.metric, scope=scope)
     money = query.metric != "conversions"
     y_format = (lambda v: i18n.fmt_number(v, lang)) if money else (lambda v: i18n.fmt_number(v, lang, 1))
@@ -160,19 +168,10 @@ def goals(
         title=f"{i18n.translate('This month against last', lang)}: {metric_name}",
         y_format=y_format,
     )
-    forecast = None
     model = holder.current
+    forecast = None
     if model is not None and model.scorer.card.source == "crm":
-        _, table = open_leads_table(request, repo, model, settings)
-        forecast = records(
-            store_analytics.forecast(
-                repo,
-                table[["lead_id", "probability"]],
-                period="month",
-                scope=scope,
-                horizon_days=model.scorer.card.horizon_days,
-            )
-        )
+        forecast = month_forecast(request, repo, model, settings, scope)
     return page(
         request,
         "goals.html",
@@ -186,6 +185,65 @@ def goals(
         scope=scope,
         scopes=scopes,
     )
+
+
+def month_target(progress: pd.DataFrame, metric: str) -> float:
+    """The month's target of ``metric`` in goal-progress rows of one scope (NaN when no goal is set).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"metric": ["revenue", "revenue"], "period": ["week", "month"], "target": [5.0, 20.0]})
+    >>> month_target(rows, "revenue"), month_target(rows, "expenses")
+    (20.0, nan)
+    """
+    target = progress.loc[(progress["metric"] == metric) & (progress["period"] == "month"), "target"]
+    return float(target.iloc[0]) if len(target) else float("nan")
+
+
+class ForecastMemo:
+    """The goals page's forecasts, each kept with the scored table of open leads it was made from and reused
+    only while that table is the one in use (a new table, after ingestion or when the old one expired, is
+    forecast again). Bounded: the latest ``max_entries`` (model version, scope) pairs.
+
+    Examples
+    --------
+    >>> memo, table = ForecastMemo(), pd.DataFrame({"lead_id": ["a"], "probability": [0.5]})
+    >>> memo.get(("1", "team"), table, lambda: ["made"]), memo.get(("1", "team"), table, lambda: ["again"])
+    (['made'], ['made'])
+    >>> memo.get(("1", "team"), table.copy(), lambda: ["from the new table"])
+    ['from the new table']
+    """
+
+    def __init__(self, max_entries: int = 32):
+        self._answers: LRUCache[tuple[str, str], tuple[pd.DataFrame, list[dict[str, Any]]]] = LRUCache(max_entries)
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], table: pd.DataFrame, build: Callable[[], list[dict[str, Any]]]):
+        with self._lock:
+            kept = self._answers.get(key)
+        if kept is not None and kept[0] is table:
+            return kept[1]
+        answer = build()
+        with self._lock:
+            self._answers[key] = (table, answer)
+        return answer
+
+
+def month_forecast(
+    request: Request, repo: Repository, model: LoadedModel, settings: Settings, scope: str
+) -> list[dict[str, Any]]:
+    """The open pipeline's forecast of the month in ``scope``, from the scored table of open leads (the cached one
+    the list and the API share); made once per table, so switching the page's metric does not forecast again."""
+    _, table = open_leads_table(request, repo, model, settings)
+
+    def build() -> list[dict[str, Any]]:
+        pipeline = table[["lead_id", "probability"]]
+        answer = store_analytics.forecast(
+            repo, pipeline, period="month", scope=scope, horizon_days=model.scorer.card.horizon_days
+        )
+        return records(answer)
+
+    return request.app.state.web_forecasts.get((model.version, scope), table, build)
 
 
 def _finite(values: pd.Series) -> list[float | None]:
@@ -208,10 +266,16 @@ def funnel(
     group_by = query.group_by or None
     stages = store_analytics.funnel(repo, start, end, group_by=group_by)
     group_column = stages.columns[0] if group_by else None
-    overall = store_analytics.funnel(repo, start, end) if group_by else stages
+    # The chart is the whole cohort: each lead is in one group, so its counts are the groups' sums (no second
+    # question to the database).
+    reached = (
+        stages.groupby("stage", sort=False)["leads_reached"].sum()
+        if group_by
+        else stages.set_index("stage")["leads_reached"]
+    )
     chart = bar_chart(
-        [i18n.translate(s, lang) for s in overall["stage"]],
-        overall["leads_reached"].astype(float).tolist(),
+        [i18n.translate(s, lang) for s in reached.index],
+        reached.astype(float).tolist(),
         title=i18n.translate("Stage conversion", lang),
         value_format=lambda v: i18n.fmt_number(v, lang),
     )
