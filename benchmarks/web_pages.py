@@ -13,16 +13,20 @@ filtered list          ``GET /api/v1/leads/prioritized?grade=B&order_by=expected
 a lead's page          ``GET /api/v1/leads/{id}/score`` (which also records the score)
 team performance       ``GET /api/v1/reps/performance?against_median=true``
 goals                  ``GET /api/v1/goals/progress``
+goals, conversions     ``GET /api/v1/goals/progress?metric=conversions``
 funnel                 ``GET /api/v1/funnel``
+funnel by salesperson  ``GET /api/v1/funnel?group_by=owner``
 model                  ``GET /api/v1/model``
 =====================  =========================================================
 
 Server time is each request's time over loopback (the network part is a fraction of a millisecond). The first
 request of a page is reported apart: it may build what later requests reuse (the model page's accuracy on the
-latest period, cached for ten minutes). The scored table of open leads that the list, a lead's page and the API
-share is built once before the pages are timed (``scored_table_build_ms``) and reused for
-LEADSCORE_PRIORITIZED_CACHE_SECONDS. Team, goals and funnel (and the API routes beside them) ask the database
-through ``leadscore.store_analytics`` on every request (issues 14 and 15).
+latest period, cached for ten minutes; the goals page's forecast, made once per scored table of open leads).
+The list pages and the API's list read the kept scores; the scored table of open leads the list pages share
+is reused for LEADSCORE_PRIORITIZED_CACHE_SECONDS (60 s; a page's requests may outlive it, and then one of
+them builds it again). A lead's page reads the lead's kept row, as ``GET /leads/{id}/score`` does. Team, goals
+and funnel (and the API routes beside them) ask the database through ``leadscore.store_analytics`` on every
+request (issues 14 and 15).
 
 Run: ``.venv/bin/python benchmarks/web_pages.py`` (the demo's size; ``--quick`` for a small smoke run). The last
 line printed is one JSON object.
@@ -190,7 +194,9 @@ def main() -> None:
             ("lead_page", f"/app/leads/{top}", f"/api/v1/leads/{top}/score"),
             ("team_performance", "/app/team", "/api/v1/reps/performance?against_median=true"),
             ("goals", "/app/goals", "/api/v1/goals/progress"),
+            ("goals_conversions", "/app/goals?metric=conversions", "/api/v1/goals/progress?metric=conversions"),
             ("funnel", "/app/funnel", "/api/v1/funnel"),
+            ("funnel_by_owner", "/app/funnel?group_by=owner", "/api/v1/funnel?group_by=owner"),
             ("model", "/app/model", "/api/v1/model"),
         ]
         if args.pages:
