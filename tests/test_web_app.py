@@ -184,11 +184,16 @@ def test_a_leads_page_shows_its_score_reasons_and_timeline_in_the_readers_langua
     shown = english.replace("&#39;", "'")
     for reason in api["reasons_up"] + api["reasons_down"]:
         assert reason in shown
-    # In Spanish, the same score's reasons: the lead as of the row's cutoff, said in Spanish.
-    spanish_api = web_client.get(
+    # In Spanish, the same score (the API's too) with its reasons said in Spanish: the lead as of the row's cutoff.
+    spanish_api = web_client.get(f"/api/v1/leads/{lead_id}/score?lang=es", headers=KEY).json()
+    assert {k: spanish_api[k] for k in ("probability", "grade", "cutoff", "scored_at")} == {
+        k: api[k] for k in ("probability", "grade", "cutoff", "scored_at")
+    }
+    at_cutoff = web_client.get(
         f"/api/v1/leads/{lead_id}/score", params={"as_of": api["cutoff"], "lang": "es"}, headers=KEY
     ).json()
-    assert spanish_api["probability"] == pytest.approx(api["probability"], abs=1e-12)
+    assert at_cutoff["probability"] == pytest.approx(api["probability"], abs=1e-12)
+    assert at_cutoff["reasons_up"] == spanish_api["reasons_up"]
     spanish = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "es"}).text
     assert f'data-probability="{api["probability"]}"' in spanish
     assert spanish_api["reasons_up"] and spanish_api["reasons_up"] != api["reasons_up"]
@@ -234,10 +239,7 @@ def test_numbers_in_reasons_are_grouped_for_the_reader_in_the_api_and_the_app(we
     lead_id = "BIG"
     english = web_client.get(f"/app/leads/{lead_id}", headers={"Accept-Language": "en"}).text
     assert all(reason in english.replace("&#39;", "'") for reason in said[lead_id])
-    cutoff = web_client.get(f"/api/v1/leads/{lead_id}/score", headers=KEY).json()["cutoff"]
-    spanish_api = web_client.get(
-        f"/api/v1/leads/{lead_id}/score", params={"as_of": cutoff, "lang": "es"}, headers=KEY
-    ).json()
+    spanish_api = web_client.get(f"/api/v1/leads/{lead_id}/score?lang=es", headers=KEY).json()
     spanish_reasons = spanish_api["reasons_up"] + spanish_api["reasons_down"]
     assert "operación de 7.654.321" in spanish_reasons
     assert not [r for r in spanish_reasons if ungrouped.search(r)]

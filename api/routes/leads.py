@@ -178,13 +178,15 @@ def get_lead_score(
     query: Annotated[LeadScoreQuery, Query()],
 ) -> StoredLeadScore:
     """A stored lead's score with the trend since its previous score: its kept latest score (saying whether it
-    is stale, and why), or, with `as_of`, its score as of that time, computed from its stored history and
-    recorded in it. Needs the `score` scope."""
+    is stale, and why; with `lang=es` the same score, its reasons said in Spanish), or, with `as_of`, its score
+    as of that time, computed from its stored history and recorded in it. Needs the `score` scope."""
     scorer = model.scorer
-    kept = settings.stored_scores and query.as_of is None and query.lang == "en"
+    kept = settings.stored_scores and query.as_of is None
     if kept:
         row = repo.latest_score(lead_id, history=query.history)
         if row is not None and row["probability"] is not None:
+            if query.lang != "en":  # the same score, its reasons said in the reader's language
+                row |= _reasons_at(scorer, repo, lead_id, row, query.lang)
             return _kept_answer(row, model.version)  # type: ignore[return-value]
     leads = repo.load_leads([lead_id], attributes=scorer.attributes)
     if leads.empty:
@@ -211,6 +213,18 @@ def get_lead_score(
         trend=_trend(float(record["probability"]), earlier),
         history=[ScoreHistoryItem(**row) for row in records(earlier, HISTORY_COLUMNS)],
     )
+
+
+def _reasons_at(scorer, repo, lead_id: str, row: dict, lang: str) -> dict[str, list[str]]:
+    """The kept row's reasons in ``lang``: the lead's contributions as of the row's cutoff, said again (the row
+    keeps English words). The row's own when the lead is not scored there (its history changed since)."""
+    cutoff = pd.Timestamp(row["cutoff"])
+    leads = repo.load_leads([lead_id], attributes=scorer.attributes)
+    features, _ = features_for(scorer, leads, repo.load_events([lead_id]), cutoff)
+    scores = scorer.score_features(features, percentile_of="reference", lang=lang)
+    if scores.empty:
+        return {}
+    return {"reasons_up": scores["reasons_up"].iloc[0], "reasons_down": scores["reasons_down"].iloc[0]}
 
 
 def _kept_answer(row: dict, version: str) -> Response:
