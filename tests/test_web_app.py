@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from web_forms import csrf_token, sign_in
 
 from leadscore.api.web import i18n
+from leadscore.api.web.errors import DETAILS, HEADINGS
 
 pytest_plugins = ["api_fixtures", "web_fixtures"]
 
@@ -287,6 +288,21 @@ def test_errors_in_the_app_are_pages_in_the_readers_language(web_client, path, s
         assert "<code>" in response.text  # the field is named
 
 
+def test_without_a_model_the_pages_say_so_in_the_readers_language(web_settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from leadscore.api.main import create_app
+
+    empty = web_settings(mlflow_tracking_uri=f"sqlite:///{tmp_path / 'empty-mlflow.db'}")
+    with TestClient(create_app(empty), base_url="http://testserver") as client:
+        sign_in(client)
+        page = client.get("/app/leads", headers={"Accept-Language": "es"})
+        assert page.status_code == 503 and page.headers["retry-after"] == "30"
+        assert page.headers["content-type"].startswith("text/html") and "No hay ningún modelo cargado." in page.text
+        api = client.get("/api/v1/leads/prioritized", headers=KEY)
+        assert api.status_code == 503 and "detail" in api.json()
+
+
 def test_the_apis_errors_stay_json(web_client):
     lead = web_client.get("/api/v1/leads/nobody/score", headers=KEY)
     assert lead.status_code == 404 and lead.json()["detail"] == "no lead 'nobody' in the store"
@@ -339,6 +355,7 @@ def test_every_word_of_the_templates_has_its_spanish(web_client):
     for template in Path(str(templates)).glob("*.html"):
         texts |= set(re.findall(r"""\bt\(\s*["']([^"']+)["']\s*\)""", template.read_text()))
     assert len(texts) > 30
+    texts |= set(HEADINGS.values()) | DETAILS  # the error pages' words, given to t() as values
     missing = sorted(text for text in texts if not i18n.has_words(text, "es"))
     assert not missing
 
