@@ -303,6 +303,27 @@ def test_without_a_model_the_pages_say_so_in_the_readers_language(web_settings, 
         assert api.status_code == 503 and "detail" in api.json()
 
 
+def test_a_bug_under_the_app_is_a_500_page_with_a_logged_reference(web_settings, monkeypatch, caplog):
+    from fastapi.testclient import TestClient
+
+    from leadscore import store_analytics
+    from leadscore.api.main import create_app
+
+    def broken(repo):
+        raise RuntimeError("a bug in the goals page")
+
+    monkeypatch.setattr(store_analytics, "owners", broken)  # a fault planted in one page's call
+    with TestClient(create_app(web_settings()), base_url="http://testserver", raise_server_exceptions=False) as client:
+        sign_in(client)
+        page = client.get("/app/goals", headers={"Accept-Language": "es"})
+        assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+        assert "Algo ha fallado por nuestra parte." in page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]  # sent outside the middleware too
+        reference = re.search(r"<code>([0-9a-f]{12})</code>", page.text).group(1)
+        assert any(reference in record.getMessage() for record in caplog.records)
+        assert "a bug in the goals page" not in page.text  # the traceback is logged, never shown
+
+
 def test_the_apis_errors_stay_json(web_client):
     lead = web_client.get("/api/v1/leads/nobody/score", headers=KEY)
     assert lead.status_code == 404 and lead.json()["detail"] == "no lead 'nobody' in the store"
