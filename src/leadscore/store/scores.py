@@ -192,7 +192,8 @@ def write_scores(
     ``scores`` has the :data:`SCORE_COLUMNS` (``reasons`` as ``reasons_up``/``reasons_down``) and ``lead_id``. A
     row becomes current only if it was not marked again since it was claimed. A score is added to the lead's
     history when it is its first, from another model version or grade, or moves by ``history_change`` or more.
-    Returns the counts written, dropped and added to the history.
+    ``changed_at`` becomes ``computed_at`` when the probability or the grade differs from the row's (a first
+    score included), and stays as it was otherwise. Returns the counts written, dropped and added to the history.
     """
     t = lead_scores_table
     rows = _score_rows(scores)
@@ -205,11 +206,18 @@ def write_scores(
         values = {c: sa.bindparam(f"b_{c}") for c in SCORE_COLUMNS if c != "reasons"}
         values["reasons"] = sa.bindparam("b_reasons", type_=t.c.reasons.type)
         values["expected_value_order"] = sa.bindparam("b_expected_value_order")
+        # Compared with the row as it was (the right-hand side of an UPDATE reads the old values on both
+        # databases): the score moved only if its probability or grade differs.
+        moved = sa.or_(
+            t.c.probability.is_distinct_from(sa.bindparam("b_probability")),
+            t.c.grade.is_distinct_from(sa.bindparam("b_grade")),
+        )
         stmt = (
             sa.update(t)
             .where(t.c.lead_id == sa.bindparam("b_lead_id"))
             .values(
                 **values,
+                changed_at=sa.case((moved, sa.bindparam("b_computed_at")), else_=t.c.changed_at),
                 computed_at=sa.bindparam("b_computed_at"),
                 retry_at=None,
                 stale=sa.case((unchanged, False), else_=True),
@@ -302,6 +310,42 @@ def all_scored(conn: Connection) -> list[dict[str, Any]]:
     t = lead_scores_table
     stmt = sa.select(*(t.c[c] for c in ROW_COLUMNS)).where(t.c.probability.is_not(None)).order_by(t.c.lead_id)
     return [_read_row(row) for row in conn.execute(stmt)]
+
+
+#: The columns :func:`changed_since` returns: what a CRM imports back.
+CHANGED_COLUMNS: tuple[str, ...] = (
+    "lead_id",
+    "probability",
+    "grade",
+    "percentile",
+    "expected_value",
+    "model_version",
+    "cutoff",
+    "changed_at",
+    "reasons",
+    "stale",
+    "stale_reason",
+)
+
+
+def changed_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """The kept scores whose probability or grade changed after ``since`` (``changed_at > since``), by lead id:
+    one index range (``ix_lead_scores_changed_at``)."""
+    t = lead_scores_table
+    stmt = (
+        sa.select(*(t.c[c] for c in CHANGED_COLUMNS))
+        .where(t.c.changed_at > since, t.c.probability.is_not(None))
+        .order_by(t.c.lead_id)
+    )
+    out = []
+    for row in conn.execute(stmt):
+        item = dict(zip(CHANGED_COLUMNS, row, strict=True))
+        reasons = item.pop("reasons") or {}
+        item["reasons_up"] = reasons.get("up", [])
+        item["reasons_down"] = reasons.get("down", [])
+        item["stale"] = bool(item["stale"])
+        out.append(item)
+    return out
 
 
 def _counts_above(conn: Connection, probabilities: Sequence[float]) -> dict[float, int]:

@@ -23,7 +23,7 @@ from leadscore.analytics.performance import TALLY_TYPES
 from leadscore.data.contracts import CLOSING_EVENT_TYPES
 from leadscore.data.times import DAY_NS
 from leadscore.store.bulk import Bulk
-from leadscore.store.read_model import attributed_rep
+from leadscore.store.read_model import attributed_rep, epoch_us
 from leadscore.store.tables import (
     FUNNEL_CONDITION,
     UTCDateTime,
@@ -32,6 +32,7 @@ from leadscore.store.tables import (
     expenses_table,
     first_touch_table,
     leads_table,
+    stage_stays_table,
 )
 
 #: The figures counted per (window, type, rep): the columns of ``event_days``.
@@ -67,6 +68,23 @@ def fetch(conn: Connection, stmt: sa.Executable) -> list[tuple]:
         return result.cursor.fetchall()
     finally:
         result.close()
+
+
+def fetch_columns(conn: Connection, stmt: sa.Executable, n: int) -> list[list]:
+    """The rows of ``stmt`` as ``n`` columns (tuples): typed into arrays directly, faster than a frame of rows."""
+    rows = fetch(conn, stmt)
+    # Not zip(*rows): that makes an iterator object per row, and so many new objects set off the garbage
+    # collector's full passes over the whole process (slower than the query in a service holding a model).
+    return [[row[i] for row in rows] for i in range(n)]
+
+
+def int_array(values: list) -> np.ndarray:
+    return np.fromiter(values, dtype=np.int64, count=len(values))
+
+
+def float_array(values: list) -> np.ndarray:
+    """Numbers (None: NaN) as float64; PostgreSQL's numerics too."""
+    return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
 
 
 def bound(ns: int) -> datetime:
@@ -294,6 +312,73 @@ def cohort(conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None
         lead_frame["attribute"] = [None if v is None else json.loads(v) for v in lead_frame["attribute"]]
     events = pd.DataFrame.from_records(event_rows, columns=["event_id", "lead_id", "at", "type", "stage", "amount"])
     return lead_frame, events
+
+
+def _in_cohort(lo: int, hi: int, as_of: int) -> sa.ColumnElement:
+    leads = leads_table
+    return sa.and_(leads.c.created_at >= bound(lo), leads.c.created_at < bound(hi), leads.c.created_at < bound(as_of))
+
+
+def cohort_leads(conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None) -> pd.DataFrame:
+    """The leads created in ``[lo, hi)`` before ``as_of``: ``lead_id``, ``created`` (ns), ``owner_id``,
+    ``source`` and ``attribute`` (JSON text) when given, by lead id, from ``ix_leads_created_at``."""
+    leads = leads_table
+    extra = [sa.cast(leads.c.attributes[attribute], sa.Text)] if attribute else []
+    stmt = (
+        sa.select(leads.c.lead_id, epoch_us(leads.c.created_at), leads.c.owner_id, leads.c.source, *extra)
+        .where(_in_cohort(lo, hi, as_of))
+        .order_by(leads.c.lead_id)
+    )
+    columns = fetch_columns(conn, stmt, 4 + len(extra))
+    frame = pd.DataFrame(
+        {
+            "lead_id": np.array(columns[0], dtype=object),
+            "created": int_array(columns[1]) * 1000,
+            "owner_id": np.array(columns[2], dtype=object),
+            "source": np.array(columns[3], dtype=object),
+        }
+    )
+    if attribute:
+        frame["attribute"] = np.array(columns[4], dtype=object)
+    return frame
+
+
+def _ceil_us(ns: int) -> int:
+    """A nanosecond bound as the microsecond one selecting the same stored times (``x_us < _ceil_us(t)`` is
+    ``x < t``)."""
+    return -(-int(ns) // 1000)
+
+
+def cohort_funnel(conn: Connection, lo: int, hi: int, as_of: int, *, stays: bool = True) -> pd.DataFrame:
+    """The read model's rows (``lead_stage_stays``) of the leads created in ``[lo, hi)`` before ``as_of``, for
+    the points before ``as_of``: ``lead_id``, ``stage_rank``, ``entered_us`` and ``stay_us``.
+
+    A stay (rank 1 or more) has ``stay_us`` its length if it was completed before ``as_of`` (the lead left the
+    stage after some time in it), else -1; a first closing before ``as_of`` (rank -1 won, -2 lost) is at
+    ``entered_us`` with its ``amount``. ``stays=False``: the closings only. One range of
+    ``ix_lead_stage_stays_cohort``: no lead or event row is read.
+    """
+    s = stage_stays_table
+    until = _ceil_us(as_of)
+    done = sa.and_(s.c.left_us.is_not(None), s.c.left_us < until, s.c.left_us > s.c.entered_us)
+    stmt = sa.select(
+        s.c.lead_id, s.c.stage_rank, s.c.entered_us, sa.case((done, s.c.left_us - s.c.entered_us), else_=-1), s.c.amount
+    ).where(
+        s.c.created_us >= _ceil_us(lo),
+        s.c.created_us < _ceil_us(min(hi, as_of)),
+        s.c.entered_us < until,
+        *([] if stays else [s.c.stage_rank < 0]),
+    )
+    ids, rank, entered, stay, amount = fetch_columns(conn, stmt, 5)
+    return pd.DataFrame(
+        {
+            "lead_id": np.array(ids, dtype=object),
+            "stage_rank": int_array(rank),
+            "entered_us": int_array(entered),
+            "stay_us": int_array(stay),
+            "amount": float_array(amount),
+        }
+    )
 
 
 def has_attribute(conn: Connection, name: str) -> bool:

@@ -1,0 +1,33 @@
+"""When each kept score's probability or grade last changed, for writing back only what changed.
+
+Rows already scored are dated by their last computation (the latest their score can have changed), so a CRM
+asking for changes since an earlier time gets them rather than missing them.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2025-01-05
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("lead_scores", sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_lead_scores_changed_at", "lead_scores", ["changed_at"])
+    op.execute("UPDATE lead_scores SET changed_at = computed_at WHERE probability IS NOT NULL")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_lead_scores_changed_at", table_name="lead_scores")
+    with op.batch_alter_table("lead_scores") as batch:
+        batch.drop_column("changed_at")
