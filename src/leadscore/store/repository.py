@@ -521,6 +521,16 @@ class Repository:
         with self.engine.connect() as conn:
             return latest.all_scored(conn)
 
+    def follow_up_facts(self) -> pd.DataFrame:
+        """What the follow-up rule reads of every kept score (:func:`leadscore.store.scores.follow_up_facts`)."""
+        with self.engine.connect() as conn:
+            return latest.follow_up_facts(conn)
+
+    def write_follow_up(self, changes: Sequence[Mapping[str, Any]]) -> int:
+        """Set the follow-up flags of kept rows not re-scored since they were read
+        (:func:`leadscore.store.scores.write_follow_up`)."""
+        return run_in_write_transaction(self.engine, lambda conn: latest.write_follow_up(conn, changes))
+
     def scores_changed_since(self, since: datetime) -> list[dict[str, Any]]:
         """The kept scores whose probability or grade changed after ``since``
         (:func:`leadscore.store.scores.changed_since`)."""

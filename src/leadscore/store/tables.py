@@ -290,6 +290,9 @@ class LatestScore(Base):
     days_since_last_touch: Mapped[float | None] = mapped_column(sa.Float)
     needs_follow_up: Mapped[bool | None] = mapped_column(sa.Boolean)
     cadence_days: Mapped[float | None] = mapped_column(sa.Float)
+    #: The lead's own cadence (None: too few interactions), from which the keeper re-derives the follow-up flag
+    #: with the store-wide usual gap of each stage.
+    own_cadence_days: Mapped[float | None] = mapped_column(sa.Float)
     stale: Mapped[bool] = mapped_column(sa.Boolean)
     stale_reason: Mapped[str | None] = mapped_column(sa.String)
     changes: Mapped[int] = mapped_column(sa.Integer)

@@ -1,4 +1,5 @@
-"""When each kept score's probability or grade last changed, for writing back only what changed.
+"""When each kept score's probability or grade last changed, for writing back only what changed; and each kept
+lead's own cadence, for the follow-up flag with store-wide stage gaps.
 
 Rows already scored are dated by their last computation (the latest their score can have changed), so a CRM
 asking for changes since an earlier time gets them rather than missing them.
@@ -23,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("lead_scores", sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("lead_scores", sa.Column("own_cadence_days", sa.Float(), nullable=True))
     op.create_index("ix_lead_scores_changed_at", "lead_scores", ["changed_at"])
     op.execute("UPDATE lead_scores SET changed_at = computed_at WHERE probability IS NOT NULL")
 
@@ -30,4 +32,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_lead_scores_changed_at", table_name="lead_scores")
     with op.batch_alter_table("lead_scores") as batch:
+        batch.drop_column("own_cadence_days")
         batch.drop_column("changed_at")
