@@ -6,7 +6,8 @@ month), and goal progress:
 
 - ``pandas``: what the routes did before: ``repo.load_crm()`` then the :mod:`leadscore.analytics` function;
 - ``sql``: :mod:`leadscore.store_analytics` (SQL aggregates on the read model and indexes), in-process;
-- ``http``: the same through the running service (one uvicorn worker, loopback), unless ``--no-http``.
+- ``http``: the same through the running service (one uvicorn worker, loopback), unless ``--no-http``; the
+  service's peak resident memory over the run is reported too (``service_peak_rss_mb``).
 
 Each is timed ``--repeat`` times (pandas ``--pandas-repeat`` times: it is slow) and reported as p50/max in ms,
 with the speed-up of the SQL path's p50 over the pandas path's, and the two answers checked equal.
@@ -127,6 +128,14 @@ def start_service(work: Path, url: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"the service did not start; see {work / 'service.log'}")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (Linux ``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=20_000)
@@ -166,6 +175,9 @@ def main() -> None:
                 f"{name:26s} sql p50 {row['sql']['p50_ms']:8.1f} ms{http}  pandas p50 {row['pandas']['p50_ms']:8.1f} ms"
                 f"  x{row['speedup']:<6} same answer: {row['same_answer']}"
             )
+        if process is not None:
+            result["service_peak_rss_mb"] = peak_rss_mb(process.pid)
+            print(f"service peak memory: {result['service_peak_rss_mb']:.0f} MB")
     finally:
         if process is not None:
             process.kill()

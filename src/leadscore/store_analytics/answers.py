@@ -112,31 +112,30 @@ def funnel(
 
 
 def _cohort(leads, points, summary, lo, hi, as_of, group_by, period) -> _Cohort:
-    """The funnel's cohort from the store's rows: its leads and their points from the read model (first
-    closings and, unless only the summary is asked for, stays)."""
+    """The funnel's cohort from the store's rows: its leads and, per lead, what the read model knows of it (its
+    first closing and, unless only the summary is asked for, how far it got and its time in each stage)."""
     n = len(leads)
-    index = pd.Index(leads["lead_id"])
-    at = index.get_indexer(points["lead_id"])
-    rank = points["stage_rank"].to_numpy(dtype=np.int64)
-    closing = rank < 0
-    pos = at[closing]
+    pos = pd.Index(leads["lead_id"]).get_indexer(points["lead_id"])
+    points = points[pos >= 0]  # (every cohort lead has rows, the stay its creation starts; never one beyond)
+    pos = pos[pos >= 0]
+    closing = points["closing"].to_numpy(dtype=np.int64)
+    closed_lead = closing < 0
     outcome = np.full(n, None, dtype=object)
-    outcome[pos] = np.where(rank[closing] == -1, "won", "lost")
+    outcome[pos[closed_lead]] = np.where(closing[closed_lead] == -1, "won", "lost")
     closed = np.full(n, _NEVER, dtype=np.int64)
-    closed[pos] = points["entered_us"].to_numpy(dtype=np.int64)[closing] * 1000
+    closed[pos[closed_lead]] = points["closed_us"].to_numpy(dtype=np.int64)[closed_lead] * 1000
     amount = np.full(n, np.nan)
-    amount[pos] = points["amount"].to_numpy(dtype="float64")[closing]
+    amount[pos[closed_lead]] = points["amount"].to_numpy(dtype="float64")[closed_lead]
     max_rank = stay_days = has_stay = None
     if not summary:
         n_ranks = len(FUNNEL_STAGES)  # ranks 0 (unknown stage) to the last stage
         max_rank = np.ones(n, dtype=np.int64)
-        np.maximum.at(max_rank, at[~closing], rank[~closing])
-        stay_us = points["stay_us"].to_numpy(dtype=np.int64)
-        done = ~closing & (stay_us >= 0)
-        key = at[done] * n_ranks + rank[done]
-        size = n * n_ranks
-        stay_days = np.bincount(key, weights=days(stay_us[done] * 1000), minlength=size).reshape(n, n_ranks)
-        has_stay = np.bincount(key, minlength=size).reshape(n, n_ranks) > 0
+        max_rank[pos] = points["max_rank"].to_numpy(dtype=np.int64)
+        stay_us = np.full((n, n_ranks), -1, dtype=np.int64)
+        for rank in q.RANKS:
+            stay_us[pos, rank] = points[f"stay_us_{rank}"].to_numpy(dtype=np.int64)
+        has_stay = stay_us >= 0
+        stay_days = np.where(has_stay, days(stay_us * 1000), 0.0)
     frame = pd.DataFrame(
         {
             "lead_id": leads["lead_id"].astype("str"),

@@ -20,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from leadscore.analytics.performance import TALLY_TYPES
-from leadscore.data.contracts import CLOSING_EVENT_TYPES
+from leadscore.data.contracts import CLOSING_EVENT_TYPES, STAGES
 from leadscore.data.times import DAY_NS
 from leadscore.store.bulk import Bulk
 from leadscore.store.read_model import attributed_rep, epoch_us
@@ -360,27 +360,46 @@ def _ceil_us(ns: int) -> int:
 
 
 def cohort_funnel(conn: Connection, lo: int, hi: int, as_of: int, *, stays: bool = True) -> pd.DataFrame:
-    """The read model's rows (``lead_stage_stays``) of the leads created in ``[lo, hi)`` before ``as_of``, for
-    the points before ``as_of``: ``lead_id``, ``stage_rank``, ``entered_us`` and ``stay_us``.
+    """Per lead created in ``[lo, hi)`` before ``as_of``, from the read model ``lead_stage_stays`` and what it
+    knew before ``as_of``: ``closing`` (-1 won, -2 lost, 0 open), ``closed_us`` and ``amount`` of its first
+    closing; with ``stays``, also ``max_rank`` (the furthest stage it entered) and ``stay_us_1`` ...
+    ``stay_us_5``, the time it spent in each stage rank over its stays completed before ``as_of`` (it left the
+    stage after some time in it; -1: none).
 
-    A stay (rank 1 or more) has ``stay_us`` its length if it was completed before ``as_of`` (the lead left the
-    stage after some time in it), else -1; a first closing before ``as_of`` (rank -1 won, -2 lost) is at
-    ``entered_us`` with its ``amount``. ``stays=False``: the closings only. One range of
-    ``ix_lead_stage_stays_cohort``: no lead or event row is read.
+    One range of ``ix_lead_stage_stays_cohort``, grouped in its order (no sort): one row per lead comes back,
+    no lead or event row is read.
     """
     s = stage_stays_table
     until = _ceil_us(as_of)
-    done = sa.and_(s.c.left_us.is_not(None), s.c.left_us < until, s.c.left_us > s.c.entered_us)
-    stmt = sa.select(
-        s.c.lead_id, s.c.stage_rank, s.c.entered_us, sa.case((done, s.c.left_us - s.c.entered_us), else_=-1), s.c.amount
-    ).where(
-        s.c.created_us >= _ceil_us(lo),
-        s.c.created_us < _ceil_us(min(hi, as_of)),
-        s.c.entered_us < until,
-        *([] if stays else [s.c.stage_rank < 0]),
+    closing = s.c.stage_rank < 0
+    columns = [
+        s.c.lead_id,
+        sa.func.coalesce(sa.func.min(sa.case((closing, s.c.stage_rank))), 0),
+        sa.func.coalesce(sa.func.min(sa.case((closing, s.c.entered_us))), -1),
+        sa.func.min(sa.case((closing, s.c.amount))),
+    ]
+    kinds = ["object", "int", "int", "float"]
+    if stays:
+        done = sa.and_(s.c.left_us.is_not(None), s.c.left_us < until, s.c.left_us > s.c.entered_us)
+        columns.append(sa.func.coalesce(sa.func.max(s.c.stage_rank), 1))
+        for rank in RANKS:
+            spent = sa.func.sum(sa.case((sa.and_(s.c.stage_rank == rank, done), s.c.left_us - s.c.entered_us)))
+            columns.append(sa.cast(sa.func.coalesce(spent, -1), sa.BigInteger))  # PostgreSQL sums as numeric
+        kinds += ["int"] * (1 + len(RANKS))
+    stmt = (
+        sa.select(*columns)
+        .where(s.c.created_us >= _ceil_us(lo), s.c.created_us < _ceil_us(min(hi, as_of)), s.c.entered_us < until)
+        .group_by(s.c.created_us, s.c.lead_id)
     )
-    ids, rank, entered, stay, amount = fetch_columns(conn, stmt, ["object", "int", "int", "int", "float"])
-    return pd.DataFrame({"lead_id": ids, "stage_rank": rank, "entered_us": entered, "stay_us": stay, "amount": amount})
+    values = fetch_columns(conn, stmt, kinds)
+    names = ["lead_id", "closing", "closed_us", "amount"]
+    if stays:
+        names += ["max_rank", *(f"stay_us_{rank}" for rank in RANKS)]
+    return pd.DataFrame(dict(zip(names, values, strict=True)))
+
+
+#: The stage ranks a stay can have (1: the first stage).
+RANKS = tuple(range(1, len(STAGES) + 1))
 
 
 def has_attribute(conn: Connection, name: str) -> bool:
