@@ -40,8 +40,6 @@ TALLY_COLUMNS = ("events", "cold_calls", "timed_calls", "call_seconds")
 # Written as the partial index ix_events_closing's condition (on the alias ``c``), so that SQLite uses it.
 _CLOSING_ALIAS = sa.text("c.type IN ({})".format(", ".join(f"'{t}'" for t in CLOSING_EVENT_TYPES)))
 _NEVER = np.iinfo(np.int64).max
-#: A time that no stored one can be (long before any date), for "none" in an integer column of microseconds.
-_NO_TIME_US = -(2**62)
 
 
 class stored_time(FunctionElement):  # noqa: N801 - a SQL function, named as SQL names them
@@ -240,31 +238,28 @@ def lead_facts(conn: Connection, created_before: int, as_of: int) -> pd.DataFram
     (its first closing), the last two before ``as_of`` only (int64 max otherwise), in ns, ordered by lead.
 
     One row per lead from ``ix_leads_created_at``, its first touch from the read model and its first closing
-    by one probe of ``ix_events_closing``: events are not read. Times come as epoch microseconds and the rows a
-    chunk at a time (:func:`fetch_columns`), so 200,000 leads cost arrays, not row objects.
+    by one probe of ``ix_events_closing``: events are not read.
     """
     leads, touch, c = leads_table, first_touch_table, events_table.alias("c")
     closed = sa.select(sa.func.min(c.c.at)).where(c.c.lead_id == leads.c.lead_id, _CLOSING_ALIAS).scalar_subquery()
-    missing = sa.literal(_NO_TIME_US, sa.BigInteger)
     stmt = (
         sa.select(
             leads.c.lead_id,
             leads.c.owner_id,
-            epoch_us(leads.c.created_at),
-            sa.func.coalesce(epoch_us(touch.c.at), missing),
-            sa.func.coalesce(epoch_us(closed), missing),
+            stored_time(leads.c.created_at),
+            stored_time(touch.c.at),
+            stored_time(closed),
         )
         .select_from(leads.outerjoin(touch, touch.c.lead_id == leads.c.lead_id))
         .where(leads.c.created_at < bound(created_before))
         .order_by(leads.c.lead_id)
     )
-    ids, owners, created, first_touch, first_closed = fetch_columns(
-        conn, stmt, ["object", "object", "int", "int", "int"]
-    )
-    out = pd.DataFrame({"lead_id": ids, "owner_id": owners, "created": created * 1000})
-    for column, us in (("first_touch", first_touch), ("closed", first_closed)):
-        ns = np.where(us != _NO_TIME_US, us * 1000, _NEVER)
-        out[column] = np.where(ns < as_of, ns, _NEVER)
+    rows = fetch(conn, stmt)
+    frame = pd.DataFrame.from_records(rows, columns=["lead_id", "owner_id", "created", "first_touch", "closed"])
+    out = pd.DataFrame({"lead_id": frame["lead_id"].astype(object), "owner_id": frame["owner_id"].astype(object)})
+    for column in ("created", "first_touch", "closed"):
+        ns = times(conn, frame[column])
+        out[column] = ns if column == "created" else np.where(ns < as_of, ns, _NEVER)
     return out
 
 
