@@ -20,7 +20,7 @@ from leadscore import analytics, store_analytics
 from leadscore.simulation.simulator import simulate
 from leadscore.store import Repository, upgrade_database
 from leadscore.store.read_model import rebuild
-from leadscore.store.tables import event_days_table, first_touch_table
+from leadscore.store.tables import event_days_table, first_touch_table, stage_stays_table
 
 pytest_plugins = ["api_fixtures"]
 
@@ -211,14 +211,21 @@ def test_bad_parameters_are_refused_as_by_pandas(stored):
         store_analytics.goal_progress(repo, metric="smiles")
 
 
-def read_model(repo: Repository) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_model(repo: Repository) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     days = event_days_table
     columns = [days.c.day, days.c.type, days.c.rep_id, days.c.events, days.c.cold_calls, days.c.timed_calls]
     with repo.engine.connect() as conn:
         counted = pd.DataFrame(conn.execute(sa.select(*columns, days.c.call_seconds)).all())
         touches = pd.DataFrame(conn.execute(sa.select(first_touch_table)).all())
     counted = counted.sort_values(["day", "type", "rep_id"], na_position="first", ignore_index=True)
-    return counted, touches.sort_values("lead_id", ignore_index=True)
+    return counted, touches.sort_values("lead_id", ignore_index=True), stage_stays(repo)
+
+
+def stage_stays(repo: Repository) -> pd.DataFrame:
+    stays, columns = stage_stays_table, ["lead_id", "entered_us", "stage_rank", "left_us"]
+    with repo.engine.connect() as conn:
+        rows = conn.execute(sa.select(*(stays.c[c] for c in columns))).all()
+    return pd.DataFrame(rows, columns=columns).sort_values(columns, na_position="first", ignore_index=True)
 
 
 def test_the_read_model_kept_on_ingest_equals_one_rebuilt_from_the_events(repo, crm):
@@ -231,6 +238,11 @@ def test_the_read_model_kept_on_ingest_equals_one_rebuilt_from_the_events(repo, 
     silent = crm.events.loc[crm.events["rep_id"].isna(), "lead_id"].iloc[0]
     moved = crm.leads[crm.leads["lead_id"] == silent].assign(owner_id="rep_99")
     repo.ingest(leads=moved)
+    # A lead whose creation the CRM corrects after its stage changes are in: its first stay moves with it.
+    changed = crm.events.loc[crm.events["type"] == "stage_changed", "lead_id"]
+    staged = changed[changed != silent].iloc[0]
+    corrected = crm.leads[crm.leads["lead_id"] == staged]
+    repo.ingest(leads=corrected.assign(created_at=corrected["created_at"] - pd.Timedelta(hours=5)))
     kept = read_model(repo)
     with repo.engine.begin() as conn:
         rebuild(conn)
@@ -238,8 +250,10 @@ def test_the_read_model_kept_on_ingest_equals_one_rebuilt_from_the_events(repo, 
     for ours, reference in zip(kept, rebuilt, strict=True):
         pd.testing.assert_frame_equal(ours, reference)
     assert "rep_99" in set(kept[0]["rep_id"])
+    assert len(kept[2]) > len(crm.leads)  # every lead's stay in 'new', and the later stages'
     data = repo.load_crm()
     assert_same(store_analytics.rep_performance(repo), analytics.rep_performance(data))
+    assert_same(store_analytics.funnel(repo), analytics.funnel(data))
 
 
 # ------------------------------------------------------------------ small stores made up by hypothesis
@@ -325,5 +339,59 @@ def test_small_made_up_stores_answer_like_pandas(store):
                     store_analytics.goal_burnup(repo, metric, as_of, period="week", target=5),
                     analytics.goal_burnup(data, metric, as_of, period="week", target=5),
                 )
+        finally:
+            repo.engine.dispose()
+
+
+@st.composite
+def crowded_funnels(draw):
+    """A few leads whose stage changes and closings crowd onto a few instants: ties of time between stage
+    changes, with the creation and with the closing; repeated stages; changes after the closing."""
+    n_leads = draw(st.integers(1, 4))
+    instants = st.integers(0, 6).map(lambda d: BASE + pd.Timedelta(days=d))
+    leads = pd.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(n_leads)],
+            "created_at": [draw(instants) for _ in range(n_leads)],
+            "owner_id": [draw(st.sampled_from(["ann", "bob"])) for _ in range(n_leads)],
+        }
+    )
+    n_events = draw(st.integers(0, 16))
+    kinds = st.sampled_from(["stage_changed"] * 4 + ["won", "lost", "call"])
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{draw(st.integers(10, 99))}_{i}" for i in range(n_events)],
+            "lead_id": [f"L{draw(st.integers(0, n_leads - 1))}" for _ in range(n_events)],
+            "at": [draw(instants) for _ in range(n_events)],
+            "type": [draw(kinds) for _ in range(n_events)],
+            "stage": [draw(st.sampled_from([*STAGES, "qualified", None])) for _ in range(n_events)],
+            "amount": [draw(st.sampled_from([None, 100.0])) for _ in range(n_events)],
+        }
+    )
+    batches = draw(st.integers(1, 3))
+    as_of = draw(instants) + pd.Timedelta(hours=draw(st.sampled_from([0, 12])))
+    return leads, events, batches, as_of
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_funnels())
+def test_funnel_stays_kept_batch_by_batch_answer_like_pandas(funnel_store):
+    leads, events, batches, as_of = funnel_store
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'leadscore.db'}"
+        upgrade_database(url)
+        repo = Repository.from_url(url)
+        try:
+            repo.ingest(leads=leads)
+            for batch in np.array_split(np.arange(len(events))[::-1], batches):  # later ids first
+                if len(batch):
+                    repo.ingest(events=events.iloc[batch])
+            data = repo.load_crm()
+            for options in ({}, {"as_of": as_of}, {"as_of": as_of, "group_by": "owner"}):
+                assert_same(store_analytics.funnel(repo, **options), analytics.funnel(data, **options))
+            kept = stage_stays(repo)
+            with repo.engine.begin() as conn:
+                rebuild(conn)
+            pd.testing.assert_frame_equal(kept, stage_stays(repo))
         finally:
             repo.engine.dispose()

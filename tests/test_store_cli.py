@@ -78,3 +78,75 @@ def test_keys_create_refuses_an_unknown_scope(env):
     result = runner.invoke(app, ["keys", "create", "--scope", "admin"])
     assert result.exit_code == 2  # a usage error, not a crash
     assert "unknown scope(s) ['admin']" in result.output
+
+
+def flat(output: str) -> str:
+    """The CLI's words without the box rich draws around an error (its lines may break anywhere)."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def _kept(store_url, rows: dict[str, tuple[float, str, str]]) -> None:
+    """Leads with kept scores: lead id -> (probability, grade, changed_at)."""
+    import sqlalchemy as sa
+
+    from leadscore.store.tables import lead_scores_table as t
+
+    repo = Repository.from_url(store_url)
+    repo.ingest(leads=pd.DataFrame({"lead_id": list(rows), "created_at": ["2024-01-01"] * len(rows)}))
+    with repo.engine.begin() as conn:
+        for lead, (probability, grade, changed) in rows.items():
+            conn.execute(
+                sa.update(t)
+                .where(t.c.lead_id == lead)
+                .values(
+                    probability=probability,
+                    grade=grade,
+                    stale=False,
+                    model_version="3",
+                    reasons={"up": ["replied to an email"], "down": []},
+                    changed_at=pd.Timestamp(changed).to_pydatetime(),
+                    computed_at=pd.Timestamp("2024-03-05T00:00Z").to_pydatetime(),
+                )
+            )
+    repo.engine.dispose()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_score_changed_since_writes_only_the_kept_scores_changed_after_that_time(store_url, env, tmp_path, suffix):
+    _kept(
+        store_url,
+        {
+            "before": (0.40, "B", "2024-03-01T10:00Z"),
+            "at": (0.41, "B", "2024-03-02T12:00Z"),  # exactly at the time: not after it
+            "after": (0.72, "A", "2024-03-02T12:00:00.000001Z"),
+            "later": (0.05, "D", "2024-03-04T08:00Z"),
+        },
+    )
+    out = tmp_path / f"changed{suffix}"
+    args = ["score", "--changed-since", "2024-03-02T12:00:00Z", "--db", store_url, "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 kept scores changed since" in result.output
+    written = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert written["lead_id"].tolist() == ["after", "later"]
+    assert written["grade"].tolist() == ["A", "D"]
+    assert written["probability"].tolist() == [0.72, 0.05]
+    assert written["reasons_up"].tolist() == ["replied to an email"] * 2
+    assert {"changed_at", "model_version", "cutoff", "percentile", "stale"} <= set(written.columns)
+
+
+@pytest.mark.parametrize("bad", ["yesterday-ish", "2024-13-45", "NaT", ""])
+def test_score_changed_since_refuses_what_is_not_a_time_naming_the_option(store_url, env, tmp_path, bad):
+    out = tmp_path / "changed.csv"
+    result = runner.invoke(app, ["score", "--changed-since", bad, "--db", store_url, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    said = flat(result.output)
+    assert "--changed-since" in said and "is not a time" in said
+    assert not out.exists()
+
+
+def test_score_changed_since_reads_the_store_not_a_data_set(store_url, env, tmp_path):
+    args = ["score", "--changed-since", "2024-03-01", "--data", str(tmp_path), "--db", store_url]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    assert "give no --data or --table" in flat(result.output)

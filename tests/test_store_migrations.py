@@ -27,7 +27,7 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     engine.dispose()
     assert tables == {
         *("leads", "events", "goals", "expenses", "score_history", "alembic_version"),
-        *("event_days", "lead_first_touch", "lead_scores"),
+        *("event_days", "lead_first_touch", "lead_scores", "lead_stage_stays"),
     }
 
 
@@ -99,3 +99,43 @@ def test_threads_of_one_process_may_upgrade_together(database_url):
 def test_unsupported_database_urls_are_refused_by_name():
     with pytest.raises(ValueError, match="unsupported database 'mysql://u@h/db'"):
         create_engine("mysql://u@h/db")
+
+
+def test_upgrading_from_0005_fills_the_stays_and_queues_kept_scores_once(database_url):
+    upgrade_database(database_url, "0005")  # a store with kept scores, before the stays and changed_at
+    t = {d: pd.Timestamp(f"2024-01-0{d}", tz="UTC").to_pydatetime() for d in (1, 3, 5)}
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO leads (lead_id, created_at, attributes, updated_at) VALUES ('L1', :a, '{}', :a)"),
+            {"a": t[1]},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (event_id, lead_id, at, type, stage, ingested_at) "
+                "VALUES ('e1', 'L1', :b, 'stage_changed', 'qualified', :b)"
+            ),
+            {"b": t[3]},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO lead_scores (lead_id, probability, grade, stale, changes, computed_at) "
+                "VALUES ('L1', 0.4, 'B', false, 0, :c)"
+            ),
+            {"c": t[5]},
+        )
+    engine.dispose()
+
+    upgrade_database(database_url)
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        stays = conn.execute(
+            sa.text("SELECT stage_rank, entered_us, left_us FROM lead_stage_stays ORDER BY entered_us")
+        ).all()
+        kept = conn.execute(sa.text("SELECT stale, stale_reason, changed_at FROM lead_scores")).one()
+    engine.dispose()
+    us = {d: int(pd.Timestamp(v).value // 1000) for d, v in t.items()}
+    assert [tuple(r) for r in stays] == [(1, us[1], us[3]), (3, us[3], None)]  # new, then qualified
+    assert bool(kept[0]) and kept[1] == "re-scoring once after an upgrade of the store"
+    assert pd.Timestamp(kept[2]).tz_localize(None) == pd.Timestamp(t[5]).tz_localize(None)

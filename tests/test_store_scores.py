@@ -295,3 +295,47 @@ def test_the_keeper_thread_scores_ingested_events_in_the_background(stored, crm,
         assert stored.pending_scores() == 0 and not rows(stored).loc[lead, "stale"]
     finally:
         keeper.stop()
+
+
+def test_changed_at_moves_only_when_the_probability_or_grade_changes(stored, v1):
+    keeper = keeper_at(stored, v1)
+    keeper.drain()
+    first = rows(stored)
+    assert first["changed_at"].notna().all()  # a first score is a change
+    other = first.index[1]
+
+    # The same model again under another version: every lead re-scored, to the very same probability and grade;
+    # and one lead with a meeting held since, which moves its score.
+    keeper.model["scorer"] = Scorer(v1.model, dataclasses.replace(v1.card, version="1-again"))
+    event = pd.DataFrame(
+        {"event_id": ["moves-it"], "lead_id": [other], "at": [T - pd.Timedelta(hours=2)], "type": ["meeting_held"]}
+    )
+    stored.ingest(events=event)
+    keeper.drain()
+    after = rows(stored)
+    assert (after["model_version"] == "1-again").all()
+    assert (pd.to_datetime(after["computed_at"]) > pd.to_datetime(first["computed_at"]).max()).all()  # re-scored
+    assert after.loc[other, "probability"] != first.loc[other, "probability"]
+    assert pd.Timestamp(after.loc[other, "changed_at"]) > pd.Timestamp(first.loc[other, "changed_at"])
+    unchanged = after.drop(index=other)
+    pd.testing.assert_series_equal(unchanged["probability"], first.drop(index=other)["probability"])
+    pd.testing.assert_series_equal(unchanged["changed_at"], first.drop(index=other)["changed_at"])
+
+    since = pd.Timestamp(first["changed_at"].max()).to_pydatetime()
+    assert [r["lead_id"] for r in stored.scores_changed_since(since)] == [other]
+    before_all = pd.Timestamp(first["changed_at"].min()) - pd.Timedelta(microseconds=1)
+    assert [r["lead_id"] for r in stored.scores_changed_since(before_all.to_pydatetime())] == sorted(after.index)
+
+
+def test_the_follow_up_flag_kept_in_small_batches_is_the_in_memory_rule(stored, v1):
+    # Batches of 7 leads: each batch alone would take its stages' usual gaps (and so its flags) from 7 leads.
+    keeper = keeper_at(stored, v1, batch_leads=7)
+    keeper.drain()
+    table = score_open_leads(v1, stored.load_crm(open_at=T.to_pydatetime()), T, FOLLOW_UP_DAYS).set_index("lead_id")
+    kept = rows(stored).loc[table.index]
+    np.testing.assert_array_equal(kept["cadence_days"].astype(float), table["cadence_days"])
+    np.testing.assert_array_equal(kept["needs_follow_up"].astype(bool), table["needs_follow_up"])
+    assert 0 < table["needs_follow_up"].sum() < len(table)  # the rule flags some leads, not all
+
+    # Re-deriving again changes nothing; a lead re-scored with new data is flagged by the rule again too.
+    assert keeper.reflag() == 0

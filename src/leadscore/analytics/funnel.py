@@ -86,7 +86,50 @@ class _Cohort:
         np.maximum.at(self.max_rank, spos, srank)
         self.max_rank[self.outcome == _WON] = _WON_RANK
         self._spells(n, spos, sat, srank)
+        self._groups(group_by, period)
 
+    @classmethod
+    def from_parts(
+        cls,
+        leads: pd.DataFrame,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        as_of: pd.Timestamp,
+        *,
+        outcome: np.ndarray,
+        closed: np.ndarray,
+        amount: np.ndarray,
+        max_rank: np.ndarray | None,
+        stay_days: np.ndarray | None,
+        has_stay: np.ndarray | None,
+        group_by: str | None,
+        period: str,
+    ) -> _Cohort:
+        """A cohort from its per-lead facts, computed elsewhere (the store's read model): ``leads`` are the
+        cohort's rows (``lead_id``, ``created_at``, the group column), ``outcome`` "won"/"lost"/None, ``closed``
+        (ns, int64 max when open), the closing's ``amount``; ``max_rank`` (won leads included: set here) and the
+        summed completed stays (n x ranks) may be None when only the summary is asked for."""
+        check_period(period)
+        check_group_by(leads, group_by)
+        if group_by == "period":
+            check_period_count(start, end, period)
+        c = cls.__new__(cls)
+        c.start, c.end, c.as_of = start, end, as_of
+        c.leads = leads.reset_index(drop=True)
+        c.created = as_ns(c.leads["created_at"])
+        outcome = np.asarray(outcome, dtype=object)
+        c.outcome = np.select([outcome == "won", outcome == "lost"], [_WON, _LOST], _OPEN).astype(np.int64)
+        c.closed = np.asarray(closed, dtype=np.int64)
+        c.amount = np.asarray(amount, dtype="float64")
+        if max_rank is not None:
+            c.max_rank = np.maximum(np.asarray(max_rank, dtype=np.int64), 1)
+            c.max_rank[c.outcome == _WON] = _WON_RANK
+            c.stay_days, c.has_stay = stay_days, has_stay
+        c._groups(group_by, period)
+        return c
+
+    def _groups(self, group_by: str | None, period: str) -> None:
+        n = len(self.leads)
         if group_by is None:
             self.group_codes = np.zeros(n, dtype=np.int64)
             self.group_values = None
@@ -186,7 +229,12 @@ def funnel(
     >>> funnel(data).set_index("stage")["leads_reached"].tolist()
     [2, 1, 1, 1, 1, 1]
     """
-    c = _Cohort(data, start, end, as_of, group_by, period)
+    return funnel_table(_Cohort(data, start, end, as_of, group_by, period))
+
+
+def funnel_table(c: _Cohort) -> pd.DataFrame:
+    """:func:`funnel`'s table of a cohort (shared with the store's answer, which builds the cohort from its read
+    model)."""
     n_ranks = _WON_RANK + 1
     key = c.group_codes * n_ranks + c.max_rank
     furthest = np.bincount(key, minlength=c.n_groups * n_ranks).reshape(c.n_groups, n_ranks)
@@ -249,7 +297,11 @@ def funnel_summary(
     >>> funnel_summary(data)[["won", "lost", "win_rate", "median_cycle_days"]].to_dict("records")
     [{'won': 1, 'lost': 1, 'win_rate': 0.5, 'median_cycle_days': 4.0}]
     """
-    c = _Cohort(data, start, end, as_of, group_by, period)
+    return funnel_summary_table(_Cohort(data, start, end, as_of, group_by, period))
+
+
+def funnel_summary_table(c: _Cohort) -> pd.DataFrame:
+    """:func:`funnel_summary`'s table of a cohort (shared with the store's answer)."""
     g = c.group_codes
     counts = np.bincount(g * 3 + c.outcome, minlength=c.n_groups * 3).reshape(c.n_groups, 3)
     leads = counts.sum(axis=1)

@@ -114,21 +114,27 @@ def goal_progress(
     as_of_ts = resolve_as_of(data, as_of)
     encoded: list[Encoded] = []  # made once, on the first goal that needs it
 
-    def sums(m: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
+    def sums(requests: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[pd.Series, float]]]:
         if not encoded:
             encoded.append(Encoded(data))
-        points = metric_points(data, m, encoded=encoded[0])
-        return [(pd.Series(points.per_rep(lo, hi), index=points.reps), points.total(lo, hi)) for lo, hi in windows]
+        out = {}
+        for m, windows in requests.items():
+            points = metric_points(data, m, encoded=encoded[0])
+            out[m] = [
+                (pd.Series(points.per_rep(lo, hi), index=points.reps), points.total(lo, hi)) for lo, hi in windows
+            ]
+        return out
 
     return progress(data.goals, as_of_ts, sums, scope=scope, metric=metric, period=period)
 
 
 def progress(goals: pd.DataFrame, as_of: pd.Timestamp, sums, *, scope=None, metric=None, period=None) -> pd.DataFrame:
-    """:func:`goal_progress` of the ``goals`` in force at ``as_of``, given how to sum a metric.
+    """:func:`goal_progress` of the ``goals`` in force at ``as_of``, given how to sum the metrics.
 
-    ``sums(metric, windows)`` returns, for each ``(lo, hi)`` window (int64 ns, half-open), the metric summed per
-    rep (a Series indexed by rep id; a rep not in it counts 0) and for the team. The pandas path sums the data
-    set's points; the store's (:mod:`leadscore.store_analytics`) asks the database.
+    ``sums({metric: windows, ...})`` returns, for each metric and each of its ``(lo, hi)`` windows (int64 ns,
+    half-open), the metric summed per rep (a Series indexed by rep id; a rep not in it counts 0) and for the
+    team. It is asked once, for every metric at once (so the store can answer the event metrics with one query).
+    The pandas path sums the data set's points; the store's (:mod:`leadscore.store_analytics`) asks the database.
     """
     goals = active_goals(goals, as_of)
     for value, name, check in ((metric, "metric", check_metric), (period, "period", check_period)):
@@ -137,24 +143,40 @@ def progress(goals: pd.DataFrame, as_of: pd.Timestamp, sums, *, scope=None, metr
             goals = goals[goals[name] == value]
     if scope is not None:
         goals = goals[goals["scope"] == scope]
-    rows = []
-    for m in goals["metric"].unique():
-        periods = goals.loc[goals["metric"] == m, "period"].unique()
-        bounds = {p: _bounds(as_of, p) for p in periods}
-        windows = {p: ((lo, as_of.value), (prev, lo), (prev, same)) for p, (prev, lo, _, same) in bounds.items()}
-        summed = iter(sums(m, [w for p in periods for w in windows[p]]))
-        for p in periods:
-            chosen = goals[(goals["metric"] == m) & (goals["period"] == p)]
-            team = (chosen["scope"] == TEAM_SCOPE).to_numpy()
-            frame = chosen[["metric", "period", "scope", "target"]].assign(_lo=bounds[p][1], _hi=bounds[p][2])
-            for name in _WINDOWS:
-                per_rep, total = next(summed)
-                frame[name] = np.where(team, total, per_rep.reindex(chosen["scope"], fill_value=0.0).to_numpy())
-            rows.append(frame)
-    if not rows:
+    if goals.empty:
         columns = ["metric", "period", "scope", "target", "_lo", "_hi", *_WINDOWS]
         return _progress_figures(pd.DataFrame({c: [] for c in columns}), as_of)
-    return _progress_figures(pd.concat(rows, ignore_index=True), as_of)
+    # Rows grouped by metric, then period, each in the order it first appears (goals in order within).
+    pair = goals["metric"] + "\x00" + goals["period"]
+    order = np.lexsort((pd.factorize(pair)[0], pd.factorize(goals["metric"])[0]))
+    goals = goals.iloc[order].reset_index(drop=True)
+    pairs = goals[["metric", "period"]].drop_duplicates()
+    bounds = {p: _bounds(as_of, p) for p in pairs["period"].unique()}
+    requests: dict[str, list[tuple[int, int]]] = {}
+    first_window = {}  # (metric, period) -> the index of its first window among its metric's
+    for m, p in pairs.itertuples(index=False):
+        prev, lo, _, same = bounds[p]
+        windows = requests.setdefault(m, [])
+        first_window[m, p] = len(windows)
+        windows += [(lo, as_of.value), (prev, lo), (prev, same)]
+    answers = sums(requests)
+    # Every window's sums as one long table: (metric, window, rep) -> value, and (metric, window) -> team total.
+    keys = [(m, i) for m, windows in requests.items() for i in range(len(windows))]
+    totals = pd.Series([answers[m][i][1] for m, i in keys], index=pd.MultiIndex.from_tuples(keys), dtype="float64")
+    per_rep = pd.concat([answers[m][i][0].astype("float64") for m, i in keys], keys=keys)
+    per_rep = per_rep[~per_rep.index.duplicated()]
+    start = np.array([first_window[m, p] for m, p in zip(goals["metric"], goals["period"], strict=True)])
+    frame = goals[["metric", "period", "scope", "target"]].copy()
+    frame["_lo"] = [bounds[p][1] for p in goals["period"]]
+    frame["_hi"] = [bounds[p][2] for p in goals["period"]]
+    team = (goals["scope"] == TEAM_SCOPE).to_numpy()
+    for k, name in enumerate(_WINDOWS):
+        window = list(zip(goals["metric"], start + k, strict=True))
+        team_sum = totals.reindex(pd.MultiIndex.from_tuples(window)).to_numpy()
+        rep_keys = pd.MultiIndex.from_tuples([(m, i, r) for (m, i), r in zip(window, goals["scope"], strict=True)])
+        rep_sum = per_rep.reindex(rep_keys, fill_value=0.0).to_numpy() if len(per_rep) else np.zeros(len(goals))
+        frame[name] = np.where(team, team_sum, rep_sum)
+    return _progress_figures(frame, as_of)
 
 
 def _progress_figures(f: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -171,6 +171,48 @@ def train(
         console.print(registered_line(outcome))
 
 
+def _since(value: str):
+    """``--changed-since`` as an aware UTC time, or a usage error that says what was wrong."""
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise typer.BadParameter(
+            f"{value!r} is not a time ({err}); give e.g. 2025-01-31T18:00:00Z", param_hint="--changed-since"
+        ) from err
+    if pd.isna(when):
+        raise typer.BadParameter(
+            f"{value!r} is not a time; give e.g. 2025-01-31T18:00:00Z", param_hint="--changed-since"
+        )
+    return (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).to_pydatetime()
+
+
+def _write_changed_scores(since, out: Path, db: str | None) -> None:
+    """The kept scores that changed after ``since``, written to ``out`` as a CRM imports them."""
+    import pandas as pd
+
+    from leadscore.settings import get_settings
+    from leadscore.store import Repository, current_revision, head_revision
+    from leadscore.store.scores import CHANGED_COLUMNS
+
+    url = db or get_settings().resolved_database_url()
+    if current_revision(url) != head_revision():
+        err_console.print(f"[red]The store is not at the newest schema:[/red] run `leadscore db upgrade --url {url}`.")
+        raise typer.Exit(code=2)
+    repo = Repository.from_url(url)
+    try:
+        rows = repo.scores_changed_since(since)
+    finally:
+        repo.engine.dispose()
+    columns = [c for c in CHANGED_COLUMNS if c != "reasons"] + ["reasons_up", "reasons_down"]
+    scores = pd.DataFrame(rows, columns=columns)
+    for name in ("cutoff", "changed_at"):
+        scores[name] = pd.to_datetime(scores[name], utc=True)
+    _write_scores(scores, out)
+    console.print(f"{len(scores):,} kept scores changed since {since.isoformat()} -> {out}")
+
+
 def _write_scores(scores: pd.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     flat = scores.assign(
@@ -199,8 +241,25 @@ def score(
     engine: str = EngineOption,
     spark_remote: str | None = SparkRemoteOption,
     spark_master: str | None = SparkMasterOption,
+    changed_since: str | None = typer.Option(
+        None,
+        "--changed-since",
+        help="Write back only the store's kept scores whose probability or grade changed after this time "
+        "(ISO 8601; UTC unless it names a zone), for a CRM that imports files. Reads the store (--db).",
+    ),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        "--url",
+        help="Database URL for --changed-since (default: LEADSCORE_DATABASE_URL or the SQLite file).",
+    ),
 ) -> None:
-    """Score every open lead of a data set (or every row of a flat table) with the champion model."""
+    """Score every open lead of a data set (or every row of a flat table) with the champion model; or, with
+    --changed-since, write the kept scores that changed since then."""
+    if changed_since is not None:
+        if data_dir is not None or table is not None:
+            raise typer.BadParameter("--changed-since reads the store's kept scores: give no --data or --table")
+        return _write_changed_scores(_since(changed_since), out, db)
     if check_engine(engine) == "spark":
         from leadscore.cli.spark import score_on_spark
 

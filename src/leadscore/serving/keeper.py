@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from leadscore.serving.kept import BATCH_LEADS, latest_scores
+from leadscore.serving.prioritize import follow_up
 
 log = logging.getLogger("leadscore.keeper")
 
@@ -91,6 +92,7 @@ class ScoreKeeper:
         self._score_rows = score
         self._version: str | None = None
         self._next_sweep: datetime | None = None
+        self._reflag_due = True  # the flags are re-derived store-wide once the queue is empty
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,7 +151,34 @@ class ScoreKeeper:
         claims = self.repo.claim_scores(self.batch_leads, now=now, due_before=now - self.refresh)
         if claims:
             self._score(scorer, claims, now)
+            self._reflag_due = True
+        elif self._reflag_due:
+            self.reflag()
+            self._reflag_due = False
         return len(claims)
+
+    def reflag(self) -> int:
+        """Re-derive every kept lead's needs-follow-up flag and gap with the list's rule
+        (:func:`leadscore.serving.prioritize.follow_up`) over all kept scores at once: each stage's usual gap and
+        the "worth chasing" floor store-wide, as the in-memory list takes them, not per batch of 500. Rows
+        re-scored meanwhile are left to the next pass. Returns how many rows changed.
+
+        Runs when the keeper's queue empties after writing scores: it reads one row per open lead (no history).
+        """
+        facts = self.repo.follow_up_facts()
+        if facts.empty:
+            return 0
+        flag, gap = follow_up(
+            probability=facts["probability"].to_numpy(dtype=float),
+            days_since_last_touch=facts["days_since_last_touch"].to_numpy(dtype=float),
+            has_next_step=facts["has_next_step"].to_numpy(dtype=bool),
+            stage=facts["stage"],
+            own_cadence=facts["own_cadence_days"].to_numpy(dtype=float),
+            follow_up_days=self.follow_up_days,
+        )
+        differs = (flag != facts["needs_follow_up"].to_numpy()) | (gap != facts["cadence_days"].to_numpy(dtype=float))
+        changed = facts.loc[differs, ["lead_id", "computed_at"]].assign(flag=flag[differs], gap=gap[differs])
+        return self.repo.write_follow_up(changed.to_dict("records"))
 
     def drain(self, max_batches: int | None = None) -> int:
         """Run :meth:`step` until there is nothing left to do (or ``max_batches``); return the leads claimed."""

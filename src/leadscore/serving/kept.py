@@ -33,7 +33,9 @@ def latest_scores(
     batch), the follow-up facts of :func:`~leadscore.serving.prioritize.opportunities`, ``needs_follow_up`` by
     :func:`~leadscore.serving.prioritize.follow_up` (the list's rule; ``min_probability`` is its "worth chasing"
     floor, the median probability of the open leads, which the keeper reads from the store; the usual gap of a
-    stage is taken among the leads of the batch) and ``expected_value``.
+    stage is taken among the leads of the batch, until the keeper re-derives the flags store-wide:
+    :meth:`~leadscore.serving.keeper.ScoreKeeper.reflag`), ``own_cadence_days`` (the lead's own cadence, NaN
+    when it has too few interactions) and ``expected_value``.
 
     Examples
     --------
@@ -57,4 +59,5 @@ def latest_scores(
         follow_up_days=follow_up_days,
         min_probability=min_probability,
     )
+    table["own_cadence_days"] = own
     return table

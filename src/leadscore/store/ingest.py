@@ -15,7 +15,15 @@ import pandas as pd
 from leadscore.data.contracts import EVENTS, LEADS, ContractError, Problem
 from leadscore.store.bulk import Bulk, attributes_json, column_values, rows_of
 from leadscore.store.errors import EventConflict, EventConflictError
-from leadscore.store.read_model import advance_first_touches, reassigned_days, recount_days, staged_event_days
+from leadscore.store.read_model import (
+    advance_first_touches,
+    reassigned_days,
+    recompute_stays,
+    recount_days,
+    staged_event_days,
+    staged_funnel_leads,
+    staged_leads,
+)
 from leadscore.store.tables import EVENT_CONTENT_COLUMNS
 
 LEAD_COLUMNS = ("lead_id", "created_at", "owner_id", "source")
@@ -54,6 +62,8 @@ def upsert_leads(bulk: Bulk, leads: pd.DataFrame, now: Any) -> dict[str, int]:
         [now],
     )
     recount_days(bulk.conn, moved)
+    if written:  # a lead's creation starts its first stay: the stays follow the stored lead
+        recompute_stays(bulk.conn, staged_leads())
     created = len(frame) - existing
     updated = written - created
     return {"leads_created": created, "leads_updated": updated, "leads_unchanged": existing - updated}
@@ -113,4 +123,5 @@ def insert_events(bulk: Bulk, events: pd.DataFrame, raw_events: pd.DataFrame, no
     if inserted:  # the read model follows the stored events (see leadscore.store.read_model)
         recount_days(bulk.conn, staged_event_days(bulk.conn))
         advance_first_touches(bulk.conn)
+        recompute_stays(bulk.conn, staged_funnel_leads())
     return {"events_inserted": inserted, "events_already_stored": already}

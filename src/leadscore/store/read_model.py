@@ -8,6 +8,10 @@ Two tables (:mod:`leadscore.store.tables`), each a pure function of the stored l
   changing owner), so the read model can never drift from the events: there is no increment to lose or repeat.
 - ``lead_first_touch``: each lead's first outbound event. Events are only ever added (an event id's content can
   never change), so the first touch of a lead only moves earlier: ``min(stored, new)`` is exact.
+- ``lead_stage_stays``: each lead's stays in the funnel's stages (entered, left), as the pandas funnel
+  (:mod:`leadscore.analytics.funnel`) defines them. A lead's stays are *recomputed* from its lead row, stage
+  changes and first closing whenever an ingest touches them (the lead written, or a stage change or closing of
+  it inserted), so, like the day counts, they cannot drift from the events.
 
 Recounting reads the touched days' events through ``ix_events_at``: a CRM's batch of today's events recounts
 today; a bulk load recounts the span it covers once per chunk. On PostgreSQL, recounts take a transaction-level
@@ -25,8 +29,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from leadscore.data.contracts import COLD_CALL_SUBTYPE, OUTBOUND_EVENT_TYPES
-from leadscore.store.tables import UTCDateTime, event_days_table, events_table, first_touch_table, leads_table
+from leadscore.data.contracts import COLD_CALL_SUBTYPE, OUTBOUND_EVENT_TYPES, STAGES
+from leadscore.store.tables import (
+    UTCDateTime,
+    event_days_table,
+    events_table,
+    first_touch_table,
+    leads_table,
+    stage_stays_table,
+)
 
 # Any constant: the key of the advisory lock that serialises recounts on PostgreSQL.
 _RECOUNT_LOCK = 7_140_001
@@ -52,6 +63,27 @@ def _day_start_sqlite(element, compiler, **kw):
 @compiles(day_start, "postgresql")
 def _day_start_postgresql(element, compiler, **kw):
     return f"(date_trunc('day', {compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+class epoch_us(FunctionElement):  # noqa: N801 - a SQL function, named as SQL names them
+    """SQL: a stored timestamp as integer microseconds since the epoch (exact on SQLite and PostgreSQL)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_us, "sqlite")
+def _epoch_us_sqlite(element, compiler, **kw):
+    # 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds from the first 19 characters, then the six digits after the dot.
+    value = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(strftime('%s', substr({value}, 1, 19)) AS INTEGER) * 1000000 + CAST(substr({value}, 21, 6) AS INTEGER))"
+    )
+
+
+@compiles(epoch_us, "postgresql")
+def _epoch_us_postgresql(element, compiler, **kw):
+    return f"(extract(epoch from {compiler.process(element.clauses, **kw)}) * 1000000)::bigint"
 
 
 def attributed_rep(events: sa.Table | sa.Alias, leads: sa.Table | sa.Alias) -> sa.ColumnElement:
@@ -86,13 +118,17 @@ def recount_days(conn: Connection, days: Iterable[datetime]) -> None:
     runs = _runs(sorted(set(days)))
     if not runs:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_RECOUNT_LOCK)))
+    _lock_recounts(conn)
     t = event_days_table
     columns = ["day", "type", "rep_id", "events", "cold_calls", "timed_calls", "call_seconds"]
     for lo, hi in runs:
         conn.execute(sa.delete(t).where(t.c.day >= lo, t.c.day < hi))
         conn.execute(sa.insert(t).from_select(columns, day_counts(lo, hi)))
+
+
+def _lock_recounts(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_RECOUNT_LOCK)))
 
 
 def _runs(days: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -140,8 +176,122 @@ def advance_first_touches(conn: Connection, source: sa.Table | sa.TableClause = 
     conn.execute(insert.on_conflict_do_update(index_elements=["lead_id"], set_={"at": earlier}))
 
 
+def stage_rank(stage: sa.ColumnElement) -> sa.ColumnElement:
+    """SQL: the 1-based position of a stage in :data:`~leadscore.data.contracts.STAGES`, 0 for any other name
+    (as :func:`leadscore.analytics.funnel.stage_rank`)."""
+    return sa.case({name: i + 1 for i, name in enumerate(STAGES)}, value=stage, else_=0)
+
+
+def _stays(leads_of: sa.Select | None) -> sa.Select:
+    """SQL: the rows of ``lead_stage_stays`` of the leads ``leads_of`` selects (None: every lead), the stays as
+    :class:`leadscore.analytics.funnel._Cohort` computes them with nothing unknown:
+
+    the lead's points in time order (its creation, in ``new``; its stage changes up to its first closing; that
+    closing, the earliest then smallest event id), ties by kind then event id; a stage change to the stage the
+    lead is in is no new stay; a stay runs to the next point. Kept: the stays in a known stage (rank 1 or more),
+    even of no length (their ranks tell how far the lead got), and the first closing (rank -1 won, -2 lost).
+    """
+    e, leads = events_table, leads_table
+
+    def mine(column: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.true() if leads_of is None else column.in_(leads_of.scalar_subquery())
+
+    nth = sa.func.row_number().over(partition_by=e.c.lead_id, order_by=(e.c.at, e.c.event_id))
+    closings = (
+        sa.select(e.c.lead_id, e.c.at, e.c.type, e.c.amount, nth.label("nth"))
+        .where(sa.text("events.type IN ('won', 'lost')"), mine(e.c.lead_id))
+        .subquery("closings")
+    )
+    first = (
+        sa.select(closings.c.lead_id, closings.c.at, closings.c.type, closings.c.amount)
+        .where(closings.c.nth == 1)
+        .subquery("first_closing")
+    )
+    none, empty = sa.literal_column("NULL"), sa.literal_column("''")
+    created = sa.select(
+        leads.c.lead_id,
+        leads.c.created_at.label("at"),
+        sa.literal_column("0").label("ord"),
+        empty.label("event_id"),
+        sa.literal_column("1").label("stage_rank"),
+        sa.cast(none, sa.Float).label("amount"),
+    ).where(mine(leads.c.lead_id))
+    changes = (
+        sa.select(
+            e.c.lead_id, e.c.at, sa.literal_column("1"), e.c.event_id, stage_rank(e.c.stage), sa.cast(none, sa.Float)
+        )
+        .select_from(e.outerjoin(first, first.c.lead_id == e.c.lead_id))
+        .where(e.c.type == "stage_changed", mine(e.c.lead_id), sa.or_(first.c.at.is_(None), e.c.at <= first.c.at))
+    )
+    closing_rank = sa.case((first.c.type == "won", -1), else_=-2)
+    closed = sa.select(first.c.lead_id, first.c.at, sa.literal_column("2"), empty, closing_rank, first.c.amount)
+    points = sa.union_all(created, changes, closed).subquery("points")
+    p = points.c
+    in_order = {"partition_by": p.lead_id, "order_by": (p.at, p.ord, p.event_id)}
+    marked = sa.select(
+        p.lead_id,
+        p.at,
+        p.ord,
+        p.event_id,
+        p.stage_rank,
+        p.amount,
+        sa.func.lag(p.stage_rank).over(**in_order).label("prev"),
+    ).subquery("marked")
+    m = marked.c
+    kept = (
+        sa.select(m.lead_id, m.at, m.ord, m.event_id, m.stage_rank, m.amount)
+        .where(sa.or_(m.ord != 1, m.prev.is_(None), m.stage_rank != m.prev))
+        .subquery("kept")
+    )
+    k = kept.c
+    left = sa.func.lead(k.at).over(partition_by=k.lead_id, order_by=(k.at, k.ord, k.event_id))
+    stays = sa.select(k.lead_id, k.stage_rank, k.at, k.ord, k.amount, left.label("left_at")).subquery("stays")
+    s = stays.c
+    return (
+        sa.select(
+            s.lead_id,
+            epoch_us(leads.c.created_at),
+            s.stage_rank,
+            epoch_us(s.at),
+            sa.case((s.ord == 2, None), else_=epoch_us(s.left_at)),
+            s.amount,
+        )
+        .select_from(stays.join(leads, leads.c.lead_id == s.lead_id))
+        .where(sa.or_(s.ord == 2, s.stage_rank >= 1))
+    )
+
+
+def recompute_stays(conn: Connection, leads_of: sa.Select | None = None) -> None:
+    """Recompute the stage stays of the leads ``leads_of`` selects (None: all) from their rows."""
+    _lock_recounts(conn)
+    t = stage_stays_table
+    delete = sa.delete(t)
+    if leads_of is not None:
+        delete = delete.where(t.c.lead_id.in_(leads_of.scalar_subquery()))
+    conn.execute(delete)
+    columns = ["lead_id", "created_us", "stage_rank", "entered_us", "left_us", "amount"]
+    conn.execute(sa.insert(t).from_select(columns, _stays(leads_of)))
+
+
+def staged_funnel_leads() -> sa.Select:
+    """SQL: the leads with a stage change or closing among this transaction's staged events."""
+    s = _STAGED_EVENTS
+    return sa.select(s.c.lead_id).where(s.c.type.in_(("stage_changed", "won", "lost"))).distinct()
+
+
+def staged_leads() -> sa.Select:
+    """SQL: the leads of this transaction's staged leads."""
+    return sa.select(_STAGED_LEADS.c.lead_id)
+
+
 def rebuild(conn: Connection) -> None:
-    """Recompute the whole read model from the stored events (after a migration, or to repair by hand)."""
+    """Recompute the whole read model from the stored events (to repair it by hand)."""
+    rebuild_activity(conn)
+    recompute_stays(conn)
+
+
+def rebuild_activity(conn: Connection) -> None:
+    """Recompute ``event_days`` and ``lead_first_touch`` from the stored events (migration 0004)."""
     conn.execute(sa.delete(first_touch_table))
     advance_first_touches(conn, events_table)
     bounds = conn.execute(sa.select(sa.func.min(events_table.c.at), sa.func.max(events_table.c.at))).one()

@@ -308,10 +308,25 @@ class Repository:
         run_in_write_transaction(self.engine, lambda conn: conn.execute(stmt, rows))
         return len(rows)
 
-    def load_goals(self) -> pd.DataFrame:
-        """Every stored goal, as a goals contract frame ordered by metric, period, scope and start."""
-        cols = [goals_table.c[c] for c in GOALS.names]
-        stmt = sa.select(*cols).order_by(*(goals_table.c[c] for c in ("metric", "period", "scope", "start")))
+    def load_goals(self, *, in_force_at: Any = None) -> pd.DataFrame:
+        """Every stored goal, as a goals contract frame ordered by metric, period, scope and start; with
+        ``in_force_at``, only the goals in force then (for each metric, period and scope, the one that started
+        last by that time: :func:`leadscore.analytics.goals.active_goals`), one probe of the goals' unique index
+        each."""
+        g, later = goals_table, goals_table.alias("later")
+        stmt = sa.select(*(g.c[c] for c in GOALS.names))
+        if in_force_at is not None:
+            # Stored to the microsecond: a start at or before the time is one at or before it floored so.
+            t = pd.Timestamp(in_force_at).tz_convert("UTC").floor("us").to_pydatetime()
+            replaced = sa.select(sa.literal(1)).where(
+                later.c.metric == g.c.metric,
+                later.c.period == g.c.period,
+                later.c.scope == g.c.scope,
+                later.c.start > g.c.start,
+                later.c.start <= t,
+            )
+            stmt = stmt.where(g.c.start <= t, ~replaced.exists())
+        stmt = stmt.order_by(*(g.c[c] for c in ("metric", "period", "scope", "start")))
         with self.engine.connect() as conn:
             return _frame(conn.execute(stmt), GOALS)
 
@@ -505,6 +520,22 @@ class Repository:
         """Every kept score (rows of :data:`leadscore.store.scores.ROW_COLUMNS`), by lead id."""
         with self.engine.connect() as conn:
             return latest.all_scored(conn)
+
+    def follow_up_facts(self) -> pd.DataFrame:
+        """What the follow-up rule reads of every kept score (:func:`leadscore.store.scores.follow_up_facts`)."""
+        with self.engine.connect() as conn:
+            return latest.follow_up_facts(conn)
+
+    def write_follow_up(self, changes: Sequence[Mapping[str, Any]]) -> int:
+        """Set the follow-up flags of kept rows not re-scored since they were read
+        (:func:`leadscore.store.scores.write_follow_up`)."""
+        return run_in_write_transaction(self.engine, lambda conn: latest.write_follow_up(conn, changes))
+
+    def scores_changed_since(self, since: datetime) -> list[dict[str, Any]]:
+        """The kept scores whose probability or grade changed after ``since``
+        (:func:`leadscore.store.scores.changed_since`)."""
+        with self.engine.connect() as conn:
+            return latest.changed_since(conn, since)
 
     def median_kept_probability(self) -> float | None:
         """The median probability of the kept scores (None when there are none): one index walk to the middle."""

@@ -76,6 +76,8 @@ ROW_COLUMNS: tuple[str, ...] = (
 #: What a score carries into its row (the rest is bookkeeping).
 SCORE_COLUMNS: tuple[str, ...] = ROW_COLUMNS[1:19]
 _TIMESTAMPS = ("cutoff", "relationship_start", "last_interaction", "next_scheduled")
+#: Written when the scores carry them (numbers; missing: NULL): the lead's own cadence, for :func:`follow_up_facts`.
+_OPTIONAL_COLUMNS = ("own_cadence_days",)
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,8 @@ def write_scores(
     ``scores`` has the :data:`SCORE_COLUMNS` (``reasons`` as ``reasons_up``/``reasons_down``) and ``lead_id``. A
     row becomes current only if it was not marked again since it was claimed. A score is added to the lead's
     history when it is its first, from another model version or grade, or moves by ``history_change`` or more.
-    Returns the counts written, dropped and added to the history.
+    ``changed_at`` becomes ``computed_at`` when the probability or the grade differs from the row's (a first
+    score included), and stays as it was otherwise. Returns the counts written, dropped and added to the history.
     """
     t = lead_scores_table
     rows = _score_rows(scores)
@@ -202,14 +205,21 @@ def write_scores(
         row["b_computed_at"] = computed_at
     unchanged = t.c.changes == sa.bindparam("b_seen")
     if rows:
-        values = {c: sa.bindparam(f"b_{c}") for c in SCORE_COLUMNS if c != "reasons"}
+        values = {c: sa.bindparam(f"b_{c}") for c in (*SCORE_COLUMNS, *_OPTIONAL_COLUMNS) if c != "reasons"}
         values["reasons"] = sa.bindparam("b_reasons", type_=t.c.reasons.type)
         values["expected_value_order"] = sa.bindparam("b_expected_value_order")
+        # Compared with the row as it was (the right-hand side of an UPDATE reads the old values on both
+        # databases): the score moved only if its probability or grade differs.
+        moved = sa.or_(
+            t.c.probability.is_distinct_from(sa.bindparam("b_probability")),
+            t.c.grade.is_distinct_from(sa.bindparam("b_grade")),
+        )
         stmt = (
             sa.update(t)
             .where(t.c.lead_id == sa.bindparam("b_lead_id"))
             .values(
                 **values,
+                changed_at=sa.case((moved, sa.bindparam("b_computed_at")), else_=t.c.changed_at),
                 computed_at=sa.bindparam("b_computed_at"),
                 retry_at=None,
                 stale=sa.case((unchanged, False), else_=True),
@@ -304,6 +314,83 @@ def all_scored(conn: Connection) -> list[dict[str, Any]]:
     return [_read_row(row) for row in conn.execute(stmt)]
 
 
+def follow_up_facts(conn: Connection) -> pd.DataFrame:
+    """What the follow-up rule reads of every kept score (``lead_id``, ``computed_at``, ``probability``,
+    ``days_since_last_touch``, ``has_next_step``, ``stage``, ``own_cadence_days``) and the flag and gap it gave
+    (``needs_follow_up``, ``cadence_days``): one pass over the open leads' rows, no history."""
+    t = lead_scores_table
+    names = ("lead_id", "computed_at", "probability", "days_since_last_touch", "stage", "own_cadence_days")
+    stmt = sa.select(
+        *(t.c[c] for c in names), t.c.next_scheduled.is_not(None), t.c.needs_follow_up, t.c.cadence_days
+    ).where(t.c.probability.is_not(None))
+    rows = conn.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=[*names, "has_next_step", "needs_follow_up", "cadence_days"])
+    for name in ("probability", "days_since_last_touch", "own_cadence_days", "cadence_days"):
+        frame[name] = pd.to_numeric(frame[name]).astype("float64")
+    for name in ("has_next_step", "needs_follow_up"):
+        frame[name] = frame[name].fillna(False).astype(bool)
+    return frame
+
+
+def write_follow_up(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> int:
+    """Set ``needs_follow_up`` and ``cadence_days`` of rows (``lead_id``, ``computed_at`` as read, ``flag``,
+    ``gap``), each only if it was not re-scored since it was read. Returns how many were set."""
+    if not changes:
+        return 0
+    t = lead_scores_table
+    stmt = (
+        sa.update(t)
+        .where(t.c.lead_id == sa.bindparam("b_lead_id"), t.c.computed_at == sa.bindparam("b_computed_at"))
+        .values(needs_follow_up=sa.bindparam("b_flag"), cadence_days=sa.bindparam("b_gap"))
+    )
+    rows = [
+        {
+            "b_lead_id": str(c["lead_id"]),
+            "b_computed_at": pd.Timestamp(c["computed_at"]).to_pydatetime(),
+            "b_flag": bool(c["flag"]),
+            "b_gap": None if _missing(c["gap"]) else float(c["gap"]),
+        }
+        for c in changes
+    ]
+    return conn.execute(stmt, rows).rowcount
+
+
+#: The columns :func:`changed_since` returns: what a CRM imports back.
+CHANGED_COLUMNS: tuple[str, ...] = (
+    "lead_id",
+    "probability",
+    "grade",
+    "percentile",
+    "expected_value",
+    "model_version",
+    "cutoff",
+    "changed_at",
+    "reasons",
+    "stale",
+    "stale_reason",
+)
+
+
+def changed_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """The kept scores whose probability or grade changed after ``since`` (``changed_at > since``), by lead id:
+    one index range (``ix_lead_scores_changed_at``)."""
+    t = lead_scores_table
+    stmt = (
+        sa.select(*(t.c[c] for c in CHANGED_COLUMNS))
+        .where(t.c.changed_at > since, t.c.probability.is_not(None))
+        .order_by(t.c.lead_id)
+    )
+    out = []
+    for row in conn.execute(stmt):
+        item = dict(zip(CHANGED_COLUMNS, row, strict=True))
+        reasons = item.pop("reasons") or {}
+        item["reasons_up"] = reasons.get("up", [])
+        item["reasons_down"] = reasons.get("down", [])
+        item["stale"] = bool(item["stale"])
+        out.append(item)
+    return out
+
+
 def _counts_above(conn: Connection, probabilities: Sequence[float]) -> dict[float, int]:
     """How many scored leads have a probability above each of ``probabilities`` (one index range count each)."""
     t = lead_scores_table
@@ -332,6 +419,9 @@ def _score_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
         else:
             values = scores[name].to_numpy(dtype=object)
             columns[f"b_{name}"] = [None if _missing(v) else _plain(v) for v in values]
+    for name in _OPTIONAL_COLUMNS:
+        values = scores[name].to_numpy(dtype=float) if name in scores else np.full(n, np.nan)
+        columns[f"b_{name}"] = [None if np.isnan(v) else float(v) for v in values]
     value = scores["expected_value"].to_numpy(dtype=float)
     columns["b_expected_value_order"] = np.where(np.isnan(value), -np.inf, value).tolist()
     return [{k: columns[k][i] for k in columns} for i in range(n)]

@@ -217,6 +217,34 @@ class LeadFirstTouch(Base):
     at: Mapped[datetime]
 
 
+class LeadStageStay(Base):
+    """The read model of the funnel: one row per stay of a lead in a stage (the stage's rank, when the lead
+    entered it and when it left: its next stage change or its first closing; ``left_us`` None while it is there),
+    and one for its first closing (``stage_rank`` -1 won, -2 lost, at ``entered_us``, with its ``amount``).
+
+    Times are epoch microseconds (exact on both databases, so durations are the pandas path's to the
+    microsecond). Every row carries its lead's creation (``created_us``), so a cohort's rows are one range of
+    ``ix_lead_stage_stays_cohort``. A lead's rows are recomputed from its lead row and its stage changes and
+    closings whenever an ingest touches them (:mod:`leadscore.store.read_model`): they cannot drift from them.
+    """
+
+    __tablename__ = "lead_stage_stays"
+    __table_args__ = (
+        sa.Index("ix_lead_stage_stays_lead_id", "lead_id"),
+        sa.Index(
+            "ix_lead_stage_stays_cohort", "created_us", "lead_id", "stage_rank", "entered_us", "left_us", "amount"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(sa.ForeignKey("leads.lead_id"))
+    created_us: Mapped[int] = mapped_column(sa.BigInteger)
+    stage_rank: Mapped[int] = mapped_column(sa.SmallInteger)
+    entered_us: Mapped[int] = mapped_column(sa.BigInteger)
+    left_us: Mapped[int | None] = mapped_column(sa.BigInteger)
+    amount: Mapped[float | None] = mapped_column(sa.Float)
+
+
 class LatestScore(Base):
     """The latest score of an open lead, with what the prioritised list shows and whether it is still current.
 
@@ -237,6 +265,7 @@ class LatestScore(Base):
         sa.Index("ix_lead_scores_source", "source", "probability"),
         sa.Index("ix_lead_scores_needs_follow_up", "needs_follow_up", "probability"),
         sa.Index("ix_lead_scores_cutoff", "cutoff"),
+        sa.Index("ix_lead_scores_changed_at", "changed_at"),
         # The keeper's queue: only the stale rows (a few, usually) are in it.
         sa.Index("ix_lead_scores_stale", "lead_id", sqlite_where=sa.text("stale"), postgresql_where=sa.text("stale")),
     )
@@ -261,11 +290,17 @@ class LatestScore(Base):
     days_since_last_touch: Mapped[float | None] = mapped_column(sa.Float)
     needs_follow_up: Mapped[bool | None] = mapped_column(sa.Boolean)
     cadence_days: Mapped[float | None] = mapped_column(sa.Float)
+    #: The lead's own cadence (None: too few interactions), from which the keeper re-derives the follow-up flag
+    #: with the store-wide usual gap of each stage.
+    own_cadence_days: Mapped[float | None] = mapped_column(sa.Float)
     stale: Mapped[bool] = mapped_column(sa.Boolean)
     stale_reason: Mapped[str | None] = mapped_column(sa.String)
     changes: Mapped[int] = mapped_column(sa.Integer)
     retry_at: Mapped[datetime | None]
     computed_at: Mapped[datetime | None]
+    #: When the probability or the grade last changed (a re-score giving the same ones leaves it): what
+    #: ``leadscore score --changed-since`` writes back to a CRM.
+    changed_at: Mapped[datetime | None]
 
 
 leads_table: sa.Table = Lead.__table__  # type: ignore[assignment]
@@ -276,6 +311,7 @@ score_history_table: sa.Table = ScoreRecord.__table__  # type: ignore[assignment
 event_days_table: sa.Table = EventDay.__table__  # type: ignore[assignment]
 first_touch_table: sa.Table = LeadFirstTouch.__table__  # type: ignore[assignment]
 lead_scores_table: sa.Table = LatestScore.__table__  # type: ignore[assignment]
+stage_stays_table: sa.Table = LeadStageStay.__table__  # type: ignore[assignment]
 
 #: The event columns that make up an event's content (what a retry must repeat exactly).
 EVENT_CONTENT_COLUMNS: tuple[str, ...] = (

@@ -13,20 +13,21 @@ taking it in numpy keeps it bit for bit the pandas one.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from leadscore.analytics._common import check_group_by
+from leadscore.analytics._common import check_group_by, days
 from leadscore.analytics.actuals import EVENT_METRICS, Points, check_metric
 from leadscore.analytics.forecast import _check_pipeline
 from leadscore.analytics.forecast import forecast as pandas_forecast
-from leadscore.analytics.funnel import funnel as pandas_funnel
-from leadscore.analytics.funnel import funnel_summary as pandas_funnel_summary
+from leadscore.analytics.funnel import FUNNEL_STAGES, _Cohort, funnel_summary_table, funnel_table
 from leadscore.analytics.funnel import lost_reasons as pandas_lost_reasons
 from leadscore.analytics.goals import _bounds, burnup_table, daily_table, progress
 from leadscore.analytics.performance import TALLY_TYPES, performance_table, performance_windows, window_figures
-from leadscore.analytics.periods import check_period, check_range, utc
+from leadscore.analytics.periods import check_period, check_period_count, check_range, utc
 from leadscore.data.contracts import EVENTS, LEADS, OUTBOUND_EVENT_TYPES, TEAM_SCOPE, CrmData
 from leadscore.data.times import DAY_NS
 from leadscore.store import Repository
@@ -101,10 +102,73 @@ def funnel(
         lo, hi = _range(conn, start, end)
         as_of_ts = _as_of(conn, as_of)
         attribute = _attribute(conn, group_by)
-        leads, events = q.cohort(conn, lo.value, hi.value, as_of_ts.value, attribute)
-        data = _cohort_data(conn, leads, events, attribute)
-    function = pandas_funnel_summary if summary else pandas_funnel
-    return function(data, lo, hi, group_by=group_by, period=period, as_of=as_of_ts)
+        if group_by == "period":
+            check_period_count(lo, hi, period)  # before any work, as the pandas path
+        span = (lo.value, hi.value, as_of_ts.value)
+        leads = q.cohort_leads(conn, *span, attribute)
+        points = q.cohort_funnel(conn, *span, stays=not summary)
+    cohort = _cohort(leads, points, summary, lo, hi, as_of_ts, group_by, period)
+    return funnel_summary_table(cohort) if summary else funnel_table(cohort)
+
+
+def _cohort(leads, points, summary, lo, hi, as_of, group_by, period) -> _Cohort:
+    """The funnel's cohort from the store's rows: its leads and, per lead, what the read model knows of it (its
+    first closing and, unless only the summary is asked for, how far it got and its time in each stage)."""
+    n = len(leads)
+    pos = pd.Index(leads["lead_id"]).get_indexer(points["lead_id"])
+    points = points[pos >= 0]  # (every cohort lead has rows, the stay its creation starts; never one beyond)
+    pos = pos[pos >= 0]
+    closing = points["closing"].to_numpy(dtype=np.int64)
+    closed_lead = closing < 0
+    outcome = np.full(n, None, dtype=object)
+    outcome[pos[closed_lead]] = np.where(closing[closed_lead] == -1, "won", "lost")
+    closed = np.full(n, _NEVER, dtype=np.int64)
+    closed[pos[closed_lead]] = points["closed_us"].to_numpy(dtype=np.int64)[closed_lead] * 1000
+    amount = np.full(n, np.nan)
+    amount[pos[closed_lead]] = points["amount"].to_numpy(dtype="float64")[closed_lead]
+    max_rank = stay_days = has_stay = None
+    if not summary:
+        n_ranks = len(FUNNEL_STAGES)  # ranks 0 (unknown stage) to the last stage
+        max_rank = np.ones(n, dtype=np.int64)
+        max_rank[pos] = points["max_rank"].to_numpy(dtype=np.int64)
+        stay_us = np.full((n, n_ranks), -1, dtype=np.int64)
+        for rank in q.RANKS:
+            stay_us[pos, rank] = points[f"stay_us_{rank}"].to_numpy(dtype=np.int64)
+        has_stay = stay_us >= 0
+        stay_days = np.where(has_stay, days(stay_us * 1000), 0.0)
+    frame = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"].astype("str"),
+            "created_at": pd.to_datetime(leads["created"].to_numpy(dtype=np.int64), utc=True),
+            "owner_id": leads["owner_id"].astype("str"),
+            "source": leads["source"].astype("str"),
+        }
+    )
+    if "attribute" in leads:
+        parsed = [None if v is None else json.loads(v) for v in leads["attribute"]]
+        frame[group_by] = _attribute_values(parsed, frame.index)
+    return _Cohort.from_parts(
+        frame,
+        lo,
+        hi,
+        as_of,
+        outcome=outcome,
+        closed=closed,
+        amount=amount,
+        max_rank=max_rank,
+        stay_days=stay_days,
+        has_stay=has_stay,
+        group_by=group_by,
+        period=period,
+    )
+
+
+def _attribute_values(values: list, index: pd.Index) -> pd.Series:
+    """An attribute's values as the full read types its column (text as ``str``, numbers as numbers)."""
+    series = pd.Series(values, index=index, dtype=None)
+    if pd.api.types.infer_dtype(series, skipna=True) == "string":
+        series = series.astype("str")
+    return series
 
 
 def _attribute(conn: Connection, group_by: str | None) -> str | None:
@@ -130,10 +194,7 @@ def _cohort_data(conn: Connection, leads: pd.DataFrame, events: pd.DataFrame, at
         }
     )
     if attribute:
-        values = pd.Series(leads["attribute"].tolist(), index=lead_frame.index, dtype=None)
-        if pd.api.types.infer_dtype(values, skipna=True) == "string":
-            values = values.astype("str")
-        lead_frame[attribute] = values
+        lead_frame[attribute] = _attribute_values(leads["attribute"].tolist(), lead_frame.index)
     event_frame = pd.DataFrame(index=events.index)
     for column in EVENTS.columns:
         name = column.name
@@ -262,36 +323,51 @@ def goal_progress(
     >>> goal_progress(repo, as_of="2024-01-03")[["actual", "status"]].to_dict("records")
     [{'actual': 1.0, 'status': 'behind'}]
     """
-    goals = repo.load_goals()
     with repo.engine.connect() as conn:
         as_of_ts = _as_of(conn, as_of)
+        goals = repo.load_goals(in_force_at=as_of_ts)
 
-        def sums(m: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
-            return _metric_sums(conn, check_metric(m), windows)
+        def sums(requests: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[pd.Series, float]]]:
+            return _metric_sums(conn, {check_metric(m): windows for m, windows in requests.items()})
 
         return progress(goals, as_of_ts, sums, scope=scope, metric=metric, period=period)
 
 
-def _metric_sums(conn: Connection, metric: str, windows: list[tuple[int, int]]) -> list[tuple[pd.Series, float]]:
-    """Per window: the metric summed per rep (a Series by rep id) and for the team."""
-    if metric in EVENT_METRICS:
-        tallies = q.tallies(conn, windows)
-        mine = tallies[tallies["type"] == EVENT_METRICS[metric]]
-        out = []
-        for i in range(len(windows)):
-            rows = mine[mine["window"] == i]
-            per_rep = rows.dropna(subset=["rep_id"]).groupby("rep_id")["events"].sum()
-            out.append((per_rep.astype("float64"), float(rows["events"].sum())))
-        return out
-    lo, hi = min(a for a, _ in windows), max(b for _, b in windows)
-    points = _points(conn, metric, lo, hi)
-    return [(pd.Series(points.per_rep(a, b), index=points.reps), points.total(a, b)) for a, b in windows]
+def _metric_sums(
+    conn: Connection, requests: dict[str, list[tuple[int, int]]]
+) -> dict[str, list[tuple[pd.Series, float]]]:
+    """Per metric and window: the metric summed per rep (a Series by rep id) and for the team. The event
+    metrics' windows are summed by one query of the read model; revenue and conversions share one read of the
+    closings."""
+    out: dict[str, list[tuple[pd.Series, float]]] = {}
+    counted = {m: w for m, w in requests.items() if m in EVENT_METRICS}
+    if counted:
+        spans = sorted({w for windows in counted.values() for w in windows})
+        tallies = q.tallies(conn, spans)
+        team = tallies.groupby(["type", "window"])["events"].sum().to_dict()
+        named = tallies.dropna(subset=["rep_id"]).groupby(["type", "window", "rep_id"])["events"].sum()
+        by_window = {key: rows.droplevel([0, 1]) for key, rows in named.groupby(level=["type", "window"])}
+        nobody = pd.Series(dtype="float64", index=pd.Index([], dtype=object))
+        for m, windows in counted.items():
+            keys = [(EVENT_METRICS[m], spans.index(w)) for w in windows]
+            out[m] = [(by_window.get(k, nobody).astype("float64"), float(team.get(k, 0.0))) for k in keys]
+    deals = [w for m in ("revenue", "conversions") for w in requests.get(m, [])]
+    closings = q.first_closings(conn, min(a for a, _ in deals), max(b for _, b in deals)) if deals else None
+    for m, windows in requests.items():
+        if m in counted:
+            continue
+        lo, hi = min(a for a, _ in windows), max(b for _, b in windows)
+        points = _points(conn, m, lo, hi, closings=closings)
+        out[m] = [(pd.Series(points.per_rep(a, b), index=points.reps), points.total(a, b)) for a, b in windows]
+    return out
 
 
-def _points(conn: Connection, metric: str, lo: int, hi: int) -> Points:
-    """The metric's points in ``[lo, hi)``, as :func:`leadscore.analytics.actuals.metric_points` makes them."""
+def _points(conn: Connection, metric: str, lo: int, hi: int, *, closings: pd.DataFrame | None = None) -> Points:
+    """The metric's points in ``[lo, hi)``, as :func:`leadscore.analytics.actuals.metric_points` makes them
+    (revenue and conversions from ``closings`` when given: the first closings of a range holding ``[lo, hi)``;
+    the sums are taken per window, so points outside it count nowhere)."""
     if metric in ("revenue", "conversions"):
-        closings = q.first_closings(conn, lo, hi)
+        closings = q.first_closings(conn, lo, hi) if closings is None else closings
         won = closings[closings["won"]]
         at, reps_of = won["closed_at"].to_numpy(dtype=np.int64), won["rep_id"]
         amount = np.nan_to_num(won["amount"].to_numpy()) if metric == "revenue" else np.ones(len(won))

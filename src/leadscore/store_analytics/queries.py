@@ -20,10 +20,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from leadscore.analytics.performance import TALLY_TYPES
-from leadscore.data.contracts import CLOSING_EVENT_TYPES
+from leadscore.data.contracts import CLOSING_EVENT_TYPES, STAGES
 from leadscore.data.times import DAY_NS
 from leadscore.store.bulk import Bulk
-from leadscore.store.read_model import attributed_rep
+from leadscore.store.read_model import attributed_rep, epoch_us
 from leadscore.store.tables import (
     FUNNEL_CONDITION,
     UTCDateTime,
@@ -32,6 +32,7 @@ from leadscore.store.tables import (
     expenses_table,
     first_touch_table,
     leads_table,
+    stage_stays_table,
 )
 
 #: The figures counted per (window, type, rep): the columns of ``event_days``.
@@ -67,6 +68,38 @@ def fetch(conn: Connection, stmt: sa.Executable) -> list[tuple]:
         return result.cursor.fetchall()
     finally:
         result.close()
+
+
+#: Rows fetched at a time by :func:`fetch_columns`: the Python objects of one chunk are all that is held at once.
+CHUNK_ROWS = 50_000
+
+
+def fetch_columns(conn: Connection, stmt: sa.Executable, kinds: Sequence[str]) -> list[np.ndarray]:
+    """The columns of ``stmt`` as arrays, one per kind: ``"int"`` (int64), ``"float"`` (float64, None as NaN)
+    or ``"object"``.
+
+    Read :data:`CHUNK_ROWS` rows at a time and typed chunk by chunk, so a question over 200,000 leads never holds
+    a million row tuples at once; and transposed without ``zip(*rows)``, whose iterator per row sets off the
+    garbage collector's full passes over the whole process (slower than the query in a service holding a model).
+    """
+    parts: list[list[np.ndarray]] = [[] for _ in kinds]
+    result = conn.execute(stmt)
+    try:
+        while rows := result.cursor.fetchmany(CHUNK_ROWS):
+            for i, kind in enumerate(kinds):
+                values = [row[i] for row in rows]
+                if kind == "int":
+                    parts[i].append(np.fromiter(values, dtype=np.int64, count=len(values)))
+                elif kind == "float":
+                    parts[i].append(np.array([np.nan if v is None else float(v) for v in values], dtype="float64"))
+                else:
+                    parts[i].append(np.array(values, dtype=object))
+    finally:
+        result.close()
+    empty = {"int": np.int64, "float": np.float64}
+    return [
+        np.concatenate(p) if p else np.zeros(0, dtype=empty.get(k, object)) for p, k in zip(parts, kinds, strict=True)
+    ]
 
 
 def bound(ns: int) -> datetime:
@@ -294,6 +327,79 @@ def cohort(conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None
         lead_frame["attribute"] = [None if v is None else json.loads(v) for v in lead_frame["attribute"]]
     events = pd.DataFrame.from_records(event_rows, columns=["event_id", "lead_id", "at", "type", "stage", "amount"])
     return lead_frame, events
+
+
+def _in_cohort(lo: int, hi: int, as_of: int) -> sa.ColumnElement:
+    leads = leads_table
+    return sa.and_(leads.c.created_at >= bound(lo), leads.c.created_at < bound(hi), leads.c.created_at < bound(as_of))
+
+
+def cohort_leads(conn: Connection, lo: int, hi: int, as_of: int, attribute: str | None) -> pd.DataFrame:
+    """The leads created in ``[lo, hi)`` before ``as_of``: ``lead_id``, ``created`` (ns), ``owner_id``,
+    ``source`` and ``attribute`` (JSON text) when given, by lead id, from ``ix_leads_created_at``."""
+    leads = leads_table
+    extra = [sa.cast(leads.c.attributes[attribute], sa.Text)] if attribute else []
+    stmt = (
+        sa.select(leads.c.lead_id, epoch_us(leads.c.created_at), leads.c.owner_id, leads.c.source, *extra)
+        .where(_in_cohort(lo, hi, as_of))
+        .order_by(leads.c.lead_id)
+    )
+    columns = fetch_columns(conn, stmt, ["object", "int", "object", "object", *(["object"] if attribute else [])])
+    frame = pd.DataFrame(
+        {"lead_id": columns[0], "created": columns[1] * 1000, "owner_id": columns[2], "source": columns[3]}
+    )
+    if attribute:
+        frame["attribute"] = np.array(columns[4], dtype=object)
+    return frame
+
+
+def _ceil_us(ns: int) -> int:
+    """A nanosecond bound as the microsecond one selecting the same stored times (``x_us < _ceil_us(t)`` is
+    ``x < t``)."""
+    return -(-int(ns) // 1000)
+
+
+def cohort_funnel(conn: Connection, lo: int, hi: int, as_of: int, *, stays: bool = True) -> pd.DataFrame:
+    """Per lead created in ``[lo, hi)`` before ``as_of``, from the read model ``lead_stage_stays`` and what it
+    knew before ``as_of``: ``closing`` (-1 won, -2 lost, 0 open), ``closed_us`` and ``amount`` of its first
+    closing; with ``stays``, also ``max_rank`` (the furthest stage it entered) and ``stay_us_1`` ...
+    ``stay_us_5``, the time it spent in each stage rank over its stays completed before ``as_of`` (it left the
+    stage after some time in it; -1: none).
+
+    One range of ``ix_lead_stage_stays_cohort``, grouped in its order (no sort): one row per lead comes back,
+    no lead or event row is read.
+    """
+    s = stage_stays_table
+    until = _ceil_us(as_of)
+    closing = s.c.stage_rank < 0
+    columns = [
+        s.c.lead_id,
+        sa.func.coalesce(sa.func.min(sa.case((closing, s.c.stage_rank))), 0),
+        sa.func.coalesce(sa.func.min(sa.case((closing, s.c.entered_us))), -1),
+        sa.func.min(sa.case((closing, s.c.amount))),
+    ]
+    kinds = ["object", "int", "int", "float"]
+    if stays:
+        done = sa.and_(s.c.left_us.is_not(None), s.c.left_us < until, s.c.left_us > s.c.entered_us)
+        columns.append(sa.func.coalesce(sa.func.max(s.c.stage_rank), 1))
+        for rank in RANKS:
+            spent = sa.func.sum(sa.case((sa.and_(s.c.stage_rank == rank, done), s.c.left_us - s.c.entered_us)))
+            columns.append(sa.cast(sa.func.coalesce(spent, -1), sa.BigInteger))  # PostgreSQL sums as numeric
+        kinds += ["int"] * (1 + len(RANKS))
+    stmt = (
+        sa.select(*columns)
+        .where(s.c.created_us >= _ceil_us(lo), s.c.created_us < _ceil_us(min(hi, as_of)), s.c.entered_us < until)
+        .group_by(s.c.created_us, s.c.lead_id)
+    )
+    values = fetch_columns(conn, stmt, kinds)
+    names = ["lead_id", "closing", "closed_us", "amount"]
+    if stays:
+        names += ["max_rank", *(f"stay_us_{rank}" for rank in RANKS)]
+    return pd.DataFrame(dict(zip(names, values, strict=True)))
+
+
+#: The stage ranks a stay can have (1: the first stage).
+RANKS = tuple(range(1, len(STAGES) + 1))
 
 
 def has_attribute(conn: Connection, name: str) -> bool:

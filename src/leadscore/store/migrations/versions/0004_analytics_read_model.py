@@ -64,9 +64,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("lead_id", name="pk_lead_first_touch"),
     )
     # Filled by the same statements ingestion keeps them with (an empty store costs nothing).
-    from leadscore.store.read_model import rebuild
+    from leadscore.store.read_model import rebuild_activity
 
-    rebuild(op.get_bind())
+    rebuild_activity(op.get_bind())
 
 
 def downgrade() -> None:
