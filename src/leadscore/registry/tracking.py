@@ -82,6 +82,8 @@ class Registered:
     promoted: bool
     reason: str
     comparison: dict[str, float] = field(default_factory=dict)
+    rule: str = ""
+    evidence: dict[str, object] = field(default_factory=dict)
 
 
 def log_training(
