@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     retrain_check_hours: float = Field(
         6.0, gt=0, description="How often the service asks whether a retraining is due (a new slot, or drift)."
     )
+    retrain_first_delay_seconds: float = Field(
+        60.0, ge=0, description="How long after start-up the service first asks whether a retraining is due."
+    )
     retrain_max_champion_age_days: float = Field(
         90.0,
         ge=0,
