@@ -374,3 +374,37 @@ def test_no_schedule_runs_unless_configured(store_url, make_settings):
     app = create_app(make_settings(store_url, stored_scores=False))
     with TestClient(app):
         assert app.state.retrain_schedule is None
+
+
+# --- the drift trigger, on the monitor's own report --------------------------------------------------------------
+
+
+def test_the_drift_trigger_reads_the_monitor_s_report_and_an_alert_retrains_with_its_reasons(
+    store_url, store, small_crm
+):
+    from leadscore.retraining.drift_trigger import champion_drift
+    from leadscore.retraining.replay import data_until
+
+    data = small_crm.data
+    start = pd.Timestamp(schedule_slot("2024-11-01", 15).split("@")[1])
+    engine = create_engine(store_url)
+    options = dict(tracking_uri=store, candidates=("logistic",), every_days=15, drift_cooldown_days=7)
+    check = champion_drift(store)
+    assert check(data_until(data, start), start) is None  # no champion yet: no evidence either way
+    assert run_due(engine, lambda: data_until(data, start), now=start, **options).rule == "first"
+
+    later = start + pd.Timedelta(days=8)  # the same slot, past the cool-down
+    calm = run_due(engine, lambda: data_until(data, later), now=later, drift_check=check, **options)
+    assert not calm.ran and "no drift alert" in calm.skipped
+    # Web visits after the champion's training come in under a name it never saw (a CRM renaming a type).
+    renamed = data.events["type"].eq("web_visit") & (data.events["at"] > start)
+    drifted = data_until(data, later)
+    drifted.events = data.events.assign(type=data.events["type"].mask(renamed, "site_visit"))
+    drifted = data_until(drifted, later)
+    evidence = check(drifted, later)
+    assert evidence.alert and any("site_visit" in reason for reason in evidence.reasons)
+    retrained = run_due(engine, lambda: drifted, now=later, drift_check=check, **options)
+    assert retrained.ran and retrained.trigger == "drift"
+    recorded = registry.decisions(uri=store)[0]["evidence"]
+    assert recorded["drift_alert"] is True and any("site_visit" in r for r in recorded["drift_reasons"])
+    engine.dispose()

@@ -43,6 +43,12 @@ def retrain(
         "--min-auc-ratio",
         help="The quality bar: challenger's ROC AUC at least this share of the champion's (default 0.98).",
     ),
+    on_drift: bool | None = typer.Option(
+        None,
+        "--drift/--no-drift",
+        help="Ask the drift report on the champion (leadscore.monitoring.drift): with --if-due an alert retrains "
+        "within a done slot; its alert and reasons are recorded with the decision (LEADSCORE_RETRAIN_ON_DRIFT).",
+    ),
     promote_on_drift: bool | None = typer.Option(
         None, "--promote-on-drift/--no-promote-on-drift", help="Under a drift alert, promote over the quality bar."
     ),
@@ -54,6 +60,7 @@ def retrain(
 
     Every decision is recorded on the version with its rule and figures; `leadscore rollback` undoes a promotion.
     """
+    from leadscore.retraining.drift_trigger import champion_drift
     from leadscore.retraining.job import DEFAULT_EVERY_DAYS, RetrainOutcome, run_due
     from leadscore.retraining.job import retrain as run_retrain
     from leadscore.retraining.rules import RetrainPolicy
@@ -69,9 +76,11 @@ def retrain(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    uri = tracking_uri or settings.mlflow_tracking_uri
+    drift_check = champion_drift(uri) if (settings.retrain_on_drift if on_drift is None else on_drift) else None
     options = dict(
         policy=policy,
-        tracking_uri=tracking_uri or settings.mlflow_tracking_uri,
+        tracking_uri=uri,
         horizon_days=horizon_days or settings.horizon_days,
         candidates=tuple(c.strip() for c in candidates.split(",") if c.strip()),
         progress=None if as_json else (lambda message: err_console.print(f"[dim]{message}[/dim]")),
@@ -82,7 +91,9 @@ def retrain(
 
             if if_due:
                 raise typer.BadParameter("--if-due needs the store (its lease keeps the schedule); drop --data")
-            registered = run_retrain(load_or_exit(data_dir, None), trigger="manual", **options)
+            data = load_or_exit(data_dir, None)
+            drift = None if drift_check is None else drift_check(data, data.end)
+            registered = run_retrain(data, drift=drift, trigger="manual", **options)
             outcome = RetrainOutcome(
                 True,
                 "manual",
@@ -104,7 +115,7 @@ def retrain(
                     engine,
                     Repository(engine).load_crm,
                     every_days=every_days or settings.retrain_every_days or DEFAULT_EVERY_DAYS,
-                    drift_check=None,
+                    drift_check=drift_check,
                     drift_cooldown_days=settings.retrain_drift_cooldown_days,
                     force=not if_due,
                     **options,

@@ -81,11 +81,13 @@ class RetrainSchedule:
             self.scheduler.shutdown(wait=wait)
 
 
-def store_tick(settings, *, drift_check=None) -> Callable[[], RetrainOutcome]:
-    """The tick for a service: the store named by ``settings`` is both the data and the lease's home.
+def store_tick(settings) -> Callable[[], RetrainOutcome]:
+    """The tick for a service: the store named by ``settings`` is both the data and the lease's home; drift is
+    the monitor's report on the champion (``LEADSCORE_RETRAIN_ON_DRIFT``).
 
     The engine is made per tick and disposed after, so an idle schedule holds no connection.
     """
+    from leadscore.retraining.drift_trigger import champion_drift
     from leadscore.retraining.job import DEFAULT_CANDIDATES
     from leadscore.retraining.rules import RetrainPolicy
     from leadscore.store import Repository, create_engine
@@ -104,7 +106,7 @@ def store_tick(settings, *, drift_check=None) -> Callable[[], RetrainOutcome]:
                 engine,
                 repo.load_crm,
                 every_days=settings.retrain_every_days,
-                drift_check=drift_check if settings.retrain_on_drift else None,
+                drift_check=champion_drift(settings.mlflow_tracking_uri) if settings.retrain_on_drift else None,
                 drift_cooldown_days=settings.retrain_drift_cooldown_days,
                 policy=policy,
                 tracking_uri=settings.mlflow_tracking_uri,
