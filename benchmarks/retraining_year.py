@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=24)
     parser.add_argument("--every-days", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--candidates", default="logistic,gradient_boosting")
+    parser.add_argument("--candidates", default="logistic", help="e.g. logistic,gradient_boosting")
     parser.add_argument("--no-drift", action="store_true", help="Leave the drift trigger out.")
     args = parser.parse_args()
 

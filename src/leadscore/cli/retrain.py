@@ -53,7 +53,9 @@ def retrain(
         None, "--promote-on-drift/--no-promote-on-drift", help="Under a drift alert, promote over the quality bar."
     ),
     horizon_days: int | None = typer.Option(None, "--horizon-days", help="Label: won within this many days."),
-    candidates: str = typer.Option("logistic,gradient_boosting", "--candidates", help="Comma-separated candidates."),
+    candidates: str = typer.Option(
+        "logistic", "--candidates", help="Comma-separated candidates (default the logistic regression alone)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the decision and its evidence."),
 ) -> None:
     """Retrain on the latest data and let the gate and the retraining rules decide on the champion.
