@@ -65,8 +65,8 @@ def schedule_slot(now: object, every_days: float) -> str:
     Examples
     --------
     >>> schedule_slot("2026-12-05T10:00Z", 15)
-    '15d@2026-11-23T00:00:00+00:00'
-    >>> schedule_slot("2026-12-07T23:59Z", 15) == schedule_slot("2026-11-23T00:00Z", 15)
+    '15d@2026-12-03T00:00:00+00:00'
+    >>> schedule_slot("2026-12-17T23:59Z", 15) == schedule_slot("2026-12-03T00:00Z", 15)
     True
     """
     t = pd.Timestamp(now)
