@@ -2,7 +2,7 @@
 promotion gate's decisions.
 
 The version and its training figures are the API's ``GET /api/v1/model``; the latest period's accuracy is
-:func:`leadscore.serving.monitoring.recent_accuracy` and the gate's record :func:`leadscore.registry.decisions`,
+:func:`leadscore.monitoring.recent.recent_accuracy` and the gate's record :func:`leadscore.registry.decisions`,
 both kept for ``MODEL_PAGE_CACHE_SECONDS`` per model version (they read the whole store and the registry).
 """
 
@@ -20,7 +20,7 @@ from leadscore.api.web import i18n
 from leadscore.api.web.charts import bar_chart, calibration_chart
 from leadscore.api.web.render import PREFIX, Lang, Viewer, page
 from leadscore.data.records import records
-from leadscore.serving.monitoring import recent_accuracy
+from leadscore.monitoring.recent import recent_accuracy
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
