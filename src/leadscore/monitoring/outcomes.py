@@ -50,7 +50,7 @@ LOGGED = ("promises", "resolved", "waiting", "realised_rate", "mean_predicted", 
 def week_start(times: pd.Series) -> pd.Series:
     """The Monday 00:00 UTC of the week each time falls in."""
     t = pd.to_datetime(times, utc=True)
-    return (t.dt.floor("D") - pd.to_timedelta(t.dt.dayofweek, unit="D")).astype("datetime64[ns, UTC]")
+    return (t.dt.floor("D") - pd.to_timedelta(t.dt.day_of_week, unit="D")).astype("datetime64[ns, UTC]")
 
 
 def week_number(week: pd.Series) -> pd.Series:

@@ -40,7 +40,7 @@ class MonitorReport:
 def last_monday(now) -> pd.Timestamp:
     """The latest Monday 00:00 UTC at or before ``now``: the end of the last whole week."""
     t = cutoff_timestamp(now).floor("D")
-    return t - pd.Timedelta(days=t.dayofweek)
+    return t - pd.Timedelta(days=t.day_of_week)
 
 
 def monitor_store(
