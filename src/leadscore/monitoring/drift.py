@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom, norm
 
 from leadscore.data.contracts import CrmData
 from leadscore.data.records import records
@@ -262,9 +263,10 @@ def closing_outcomes(
     show's campaign arrive at once and close as one cohort, with no steady rate to compare against):
     given the window's losses, the category's
     count is binomial with that share, so a season or a quarter-end push, which moves every category alike,
-    cancels out. A category is flagged when its losses exceed the expectation by ``outcome_z`` standard
-    deviations and by half (``outcome_ratio``), with at least ``outcome_min_events`` of them: its leads are lost
-    faster than they were, weeks before any horizon has passed.
+    cancels out. A category is flagged when its losses are that many or more with a one-sided binomial p of a
+    normal ``outcome_z`` (4: p = 3e-5) or less, are ``outcome_ratio`` times the expectation or more, and number
+    ``outcome_min_events`` or more: its leads are lost faster than they were, weeks before any horizon has
+    passed.
     """
     week = pd.Timedelta(weeks=1)
     window = thresholds.outcome_weeks
@@ -296,7 +298,10 @@ def closing_outcomes(
             total = by["observed"].sum()
             share = by["expected"] / max(by["expected"].sum(), 1e-12)
             by["expected"] = total * share
-            by["z"] = (by["observed"] - by["expected"]) / np.sqrt((by["expected"] * (1 - share)).clip(lower=1e-9))
+            # The exact binomial tail, said as the normal z with the same one-sided p (a normal approximation
+            # overstates small counts: 17 losses where 6 were expected is p = 1e-4, not z = 4.5).
+            tail = binom.sf(by["observed"].to_numpy() - 1, int(total), share.clip(0, 1).to_numpy())
+            by["z"] = norm.isf(np.clip(tail, 1e-300, 1.0))
             rows.append(by.reset_index().assign(column=column, outcome=what))
     columns_out = ["column", "category", "outcome", "leads", "baseline_leads", "arrival_weeks", "observed",
                    "expected", "z", "flagged"]  # fmt: skip
