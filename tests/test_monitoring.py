@@ -299,3 +299,12 @@ def test_the_drift_report_states_its_figures(unchanged_year):
     assert 0 <= report.unworked_share <= 1 and report.leads > 100
     d = report.to_dict()
     assert d["alert"] is False and d["thresholds"] == vars(DriftThresholds())
+
+
+def test_a_store_without_scores_gives_an_empty_report():
+    from leadscore.monitoring.promises import HISTORY_COLUMNS
+
+    history = pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
+    events = pd.DataFrame({"lead_id": [], "at": pd.to_datetime([], utc=True), "type": []})
+    report = outcome_report(history, events, "2025-01-01", 90)
+    assert report.weeks.empty and report.to_dict()["weeks"] == []

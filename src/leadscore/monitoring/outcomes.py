@@ -84,8 +84,9 @@ def match_outcomes(promises: pd.DataFrame, closings: pd.DataFrame, now, horizon_
     now = pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     due = pd.to_datetime(promises["cutoff"], utc=True) + pd.Timedelta(days=float(horizon_days))
-    closed_at = promises["lead_id"].map(closings["closed_at"])
-    won = promises["lead_id"].map(closings["won"]).astype("boolean").fillna(False).astype(bool)
+    ids = promises["lead_id"].astype("object")
+    closed_at = pd.to_datetime(closings["closed_at"].reindex(ids), utc=True).set_axis(promises.index)
+    won = closings["won"].astype(object).reindex(ids).fillna(False).astype(bool).set_axis(promises.index)
     cutoff = pd.to_datetime(promises["cutoff"], utc=True)
     closed = closed_at.notna() & (closed_at <= now)
     resolved = (due <= now) | closed
@@ -220,14 +221,13 @@ def outcome_report(history: pd.DataFrame, events: pd.DataFrame, now, horizon_day
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     known = events[pd.to_datetime(events["at"], utc=True) <= now]
     history = history[pd.to_datetime(history["cutoff"], utc=True) <= now]
-    promises = weekly_promises(history.assign(model_version=history["model_version"].astype(str)))
-    matched = match_outcomes(promises, first_closings(known), now, horizon_days)
     columns = ["model_version", "week", "probability", "grade", "resolved", "outcome"]
-    matched = matched[columns]
-    if matched.empty:
+    if history.empty:
         empty = pd.DataFrame(columns=WEEK_COLUMNS)
         return OutcomeReport(now, float(horizon_days), empty, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
                              pd.DataFrame())  # fmt: skip
+    promises = weekly_promises(history.assign(model_version=history["model_version"].astype(str)))
+    matched = match_outcomes(promises, first_closings(known), now, horizon_days)[columns]
     weeks = matched.groupby(["model_version", "week"], sort=True)[columns[2:]].apply(_metrics).reset_index()
     weeks["final"] = weeks["waiting"] == 0
     overall = matched.groupby("model_version", sort=True)[columns[2:]].apply(_metrics).reset_index()
