@@ -37,9 +37,7 @@ def _trained(data: CrmData, until: pd.Timestamp = TRAIN_END, **train_options):
     from leadscore.registry.workflow import crm_training_data
     from leadscore.serving.scorer import Scorer
 
-    known = CrmData(
-        leads=data.leads[data.leads["created_at"] < until], events=data.events[data.events["at"] < until]
-    )
+    known = CrmData(leads=data.leads[data.leads["created_at"] < until], events=data.events[data.events["at"] < until])
     labelled, vocabulary = crm_training_data(known)
     result = train(labelled, **train_options)
     card = model_card(result, extra_types=vocabulary.types)
@@ -201,9 +199,9 @@ def test_realised_conversion_per_band_agrees_with_the_simulators_truth(promised_
     assert len(report.weeks) == 18
 
     # The same promises, with the simulator's truth for each: the expected wins per band.
-    from leadscore.monitoring.outcomes import match_outcomes as match, score_band
+    from leadscore.monitoring.outcomes import first_closings, score_band
+    from leadscore.monitoring.outcomes import match_outcomes as match
     from leadscore.monitoring.promises import load_closings, load_history
-    from leadscore.monitoring.outcomes import first_closings
 
     promises = match(weekly_promises(load_history(repo.engine)), first_closings(load_closings(repo.engine)), now, 90)
     truth = sim.truth.set_index(["lead_id", "cutoff"])["propensity"]
