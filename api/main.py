@@ -25,7 +25,7 @@ from leadscore.api.champion import ModelHolder
 from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
-from leadscore.api.routes import analytics, health, ingest, leads, model, scores
+from leadscore.api.routes import analytics, health, ingest, leads, model, monitoring, scores
 from leadscore.api.security import KeyGate, scoped_routes
 from leadscore.api.web import install as install_web_app
 from leadscore.serving.keeper import ScoreKeeper
@@ -37,7 +37,7 @@ log = logging.getLogger("leadscore.api")
 
 API_PREFIX = "/api/v1"
 #: The routers under API_PREFIX, in the order they are matched; their keys are checked first (KeyGate).
-API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router)
+API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router, monitoring.router)
 
 DESCRIPTION = """
 Predictive lead scoring for sales teams: ingest leads and their interactions from a CRM, and get calibrated
@@ -57,6 +57,7 @@ TAGS = [
     {"name": "ingestion", "description": "Batch upserts from a CRM: leads, events (idempotent), goals, expenses."},
     {"name": "analytics", "description": "Sales follow-up: the funnel, salesperson performance, goal progress."},
     {"name": "model", "description": "The model in use, and reloading it when the champion changes."},
+    {"name": "monitoring", "description": "Stored scores against outcomes, and drift from the training data."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 

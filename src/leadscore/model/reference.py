@@ -38,6 +38,21 @@ MAX_CATEGORIES = 30
 #: Categories remembered as seen in training; past this many, nothing counts as unseen for that input.
 MAX_SEEN = 2000
 SCORE = "score"
+#: The input that says whether a lead is being worked: days since its last interaction.
+LAST_INTERACTION = "days_since_last_interaction"
+
+
+def worked_rows(X: pd.DataFrame, horizon_days: float) -> np.ndarray:
+    """The rows of leads being worked: an interaction within the horizon, or none yet (a new lead).
+
+    Leads nobody has touched for a whole horizon pile up in every CRM (they are left open, not closed); by their
+    number alone they would move the population the drift monitor compares, so it compares the worked leads and
+    reports the share of the others apart. A table without the input (a flat export) counts every row.
+    """
+    if LAST_INTERACTION not in X.columns:
+        return np.ones(len(X), dtype=bool)
+    days = pd.to_numeric(X[LAST_INTERACTION], errors="coerce").to_numpy(dtype=float)
+    return ~(days > horizon_days)
 
 
 @dataclass
@@ -96,14 +111,25 @@ class TrainingReference:
     features: dict[str, FeatureReference]
     score: FeatureReference
     rows: int
+    unworked_share: float = 0.0  # the share of training rows left out: leads not worked for a horizon
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "score": asdict(self.score), "features": [asdict(f) for f in self.features.values()]}
+        return {
+            "rows": self.rows,
+            "unworked_share": self.unworked_share,
+            "score": asdict(self.score),
+            "features": [asdict(f) for f in self.features.values()],
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainingReference:
         features = {f["name"]: FeatureReference(**f) for f in data["features"]}
-        return cls(features=features, score=FeatureReference(**data["score"]), rows=int(data["rows"]))
+        return cls(
+            features=features,
+            score=FeatureReference(**data["score"]),
+            rows=int(data["rows"]),
+            unworked_share=float(data.get("unworked_share", 0.0)),
+        )
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -147,8 +173,13 @@ def _date_days(values: pd.Series) -> pd.Series:
     return (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
 
 
-def training_reference(X: pd.DataFrame, kinds: dict[str, str], scores: np.ndarray) -> TrainingReference:
+def training_reference(
+    X: pd.DataFrame, kinds: dict[str, str], scores: np.ndarray, horizon_days: float | None = None
+) -> TrainingReference:
     """The reference of a model's training rows ``X`` (columns typed by ``kinds``) and its ``scores`` on them.
+
+    With ``horizon_days``, only the rows of leads being worked (:func:`worked_rows`) make the reference, and the
+    share of the others is kept as ``unworked_share``.
 
     Parameters
     ----------
@@ -158,10 +189,16 @@ def training_reference(X: pd.DataFrame, kinds: dict[str, str], scores: np.ndarra
         Each column's kind (:mod:`leadscore.model.kinds`); a column without one is numeric if its dtype is.
     scores : array of float
         The model's probability for each row.
+    horizon_days : float, optional
+        The model's horizon (CRM snapshots).
     """
+    scores = np.asarray(scores, dtype=float)
+    worked = worked_rows(X, horizon_days) if horizon_days is not None else np.ones(len(X), dtype=bool)
+    unworked_share = float(1.0 - worked.mean()) if len(X) else 0.0
+    X, scores = X[worked], scores[worked]
     features = {}
     for name in X.columns:
         kind = kinds.get(name) or ("numeric" if pd.api.types.is_numeric_dtype(X[name]) else "categorical")
         features[str(name)] = feature_reference(str(name), X[name], kind)
-    score = feature_reference(SCORE, pd.Series(np.asarray(scores, dtype=float)), "numeric")
-    return TrainingReference(features=features, score=score, rows=len(X))
+    score = feature_reference(SCORE, pd.Series(scores), "numeric")
+    return TrainingReference(features=features, score=score, rows=len(X), unworked_share=unworked_share)

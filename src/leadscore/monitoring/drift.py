@@ -18,11 +18,16 @@ and ``cutoff`` the end of the week reported (a Monday 00:00 UTC by convention). 
   with their counts and share of the window's events;
 - ``outcomes`` (DataFrame): each category's share of won among the leads that closed in the window, against
   the training period's, with a z statistic;
-- ``score_psi``, ``leads`` (open leads at the cutoff), ``to_dict()``.
+- ``score_psi``, ``leads`` (worked open leads at the cutoff), ``unworked_share`` and
+  ``unworked_share_reference``, ``to_dict()``.
 
-What is compared. The *recent* population is the leads open at the cutoff, their inputs built point in time
-exactly as scoring builds them, and the model's scores on them; the *reference* is the training snapshots (the
-leads open at each weekly cutoff of the training period) and the model's scores on those. Both are binned as
+What is compared. The *recent* population is the leads open at the cutoff and being worked (an interaction
+within the horizon, or none yet), their inputs built point in time exactly as scoring builds them, and the
+model's scores on them; the *reference* is the training snapshots of worked leads (open at each weekly cutoff
+of the training period) and the model's scores on those. Leads nobody has touched for a whole horizon pile up
+in every CRM, left open rather than closed; by their number alone they would move the population, so they are
+left out of both and their share is reported apart (``unworked_share`` against the training's). Both are
+binned as
 the reference says (numbers at their training deciles, categories by name, a missing bin), and compared by the
 population stability index, PSI = sum over bins of (recent - reference) * ln(recent / reference), shares floored
 at :data:`PSI_FLOOR`.
@@ -40,12 +45,13 @@ The thresholds (:class:`DriftThresholds`) and why:
      model's answer to them is the score, judged in 1;
   3. event types never seen in training making :attr:`DriftThresholds.unseen_event_share` (1 %) or more of the
      window's events: the model counts them only as generic activity, so what they say is lost to it;
-  4. a category of a lead attribute the model reads (a source, a segment) whose leads closing in the last
-     ``outcome_weeks`` won a share that differs from the training period's by a z statistic of
-     :attr:`DriftThresholds.outcome_z` (4) or more *and* by a third or more of the training share: the inputs
-     can stay the same while what they mean changes (a source's leads converting half as often), and closings
-     are the first outcomes to arrive, weeks before the horizon. z >= 4 keeps a year of weekly tests on a
-     dozen categories quiet by chance (two-sided p = 6e-5 per test).
+  4. a category of a lead column the model reads (a source, a segment) whose open leads were lost in the last
+     ``outcome_weeks`` (2) more often than the 12 weeks before predict, stage by stage and relative to the
+     other categories (:func:`closing_outcomes`), by a z of :attr:`DriftThresholds.outcome_z` (4) or more and
+     by a quarter or more: the inputs can stay the same while what they mean changes (a source's leads
+     converting half as often), and losses are the first outcomes to arrive, weeks before any horizon has
+     passed. z >= 4 keeps a year of weekly tests on a few dozen categories quiet by chance (one-sided
+     p = 3e-5 per test).
 
 Unseen categories and missing-value rates of every input are reported; they count in the PSI (an unseen
 category falls in the "other" bin, a missing value in the missing bin), not as alerts of their own.
@@ -64,17 +70,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom, norm
 
 from leadscore.data.contracts import CrmData
 from leadscore.data.records import records
 from leadscore.features import catalogue
 from leadscore.features.history import cutoff_timestamp
-from leadscore.model.reference import SCORE, FeatureReference, TrainingReference
+from leadscore.model.reference import SCORE, FeatureReference, TrainingReference, worked_rows
 from leadscore.serving.prioritize import features_for
 
 #: Shares below this are taken as this in the PSI (an empty bin would make it infinite).
 PSI_FLOOR = 1e-4
 STABLE, WATCH, ALERT = "stable", "watch", "alert"
+#: A lead's age bands (weeks since it was created) in the closing check: young leads close at rates of their own.
+AGE_WEEKS = (2, 4, 8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,13 @@ class DriftThresholds:
     psi_alert: float = 0.25
     inputs_alerting: float = 0.25  # the share of inputs at alert (two weeks running) that raises the report
     unseen_event_share: float = 0.01
-    baseline_weeks: int = 12  # the weeks before the reported one that say how often a category's leads close
+    outcome_weeks: int = 2  # the window whose closings are judged
+    baseline_weeks: int = 12  # the weeks before it, that say how often a category's leads close
     outcome_z: float = 4.0
-    outcome_ratio: float = 1.5  # losses at least this many times the expected ones, with outcome_z
-    outcome_min_events: int = 10  # losses of a category in the week, for its test to count
+    outcome_ratio: float = 1.25  # losses at least this many times the expected ones, with outcome_z
+    outcome_min_events: int = 10  # losses of a category in the window, for its test to count
+    outcome_min_baseline: int = 200  # lead-weeks of a category in the baseline (a new campaign has too few)
+    outcome_min_arrival_weeks: int = 8  # weeks its baseline leads arrived in: a trade show's cohort is no rate
 
 
 @dataclass
@@ -98,6 +110,8 @@ class DriftReport:
     cutoff: pd.Timestamp
     model_version: str
     leads: int
+    unworked_share: float
+    unworked_share_reference: float
     alert: bool
     reasons: list[str]
     score_psi: float
@@ -112,6 +126,8 @@ class DriftReport:
             "cutoff": self.cutoff.isoformat(),
             "model_version": self.model_version,
             "leads": self.leads,
+            "unworked_share": self.unworked_share,
+            "unworked_share_reference": self.unworked_share_reference,
             "alert": self.alert,
             "reasons": list(self.reasons),
             "score_psi": self.score_psi,
@@ -215,12 +231,15 @@ def _week_outcomes(data: CrmData, columns: Sequence[str], start: pd.Timestamp, e
     open_ = leads[(leads["created_at"] <= start) & ~(closed_at <= start)]
     stages = events[(events["type"] == "stage_changed") & (events["at"] <= start)].sort_values("at", kind="stable")
     stage = stages.drop_duplicates("lead_id", keep="last").set_index("lead_id")["stage"]
+    age_weeks = (start - open_["created_at"]) / pd.Timedelta(weeks=1)
     kind = open_["lead_id"].map(first["type"])
     at = open_["lead_id"].map(first["at"])
     within = (at > start) & (at <= end)
     out = pd.DataFrame(
         {
             "stage": open_["lead_id"].map(stage).astype("object").fillna("(none)").astype(str).to_numpy(),
+            "age": np.searchsorted(AGE_WEEKS, age_weeks.to_numpy(dtype=float), side="right"),
+            "arrived": (open_["created_at"] - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy() // 7,
             "lost": (within & (kind == "lost")).to_numpy(dtype=int),
             "won": (within & (kind == "won")).to_numpy(dtype=int),
         }
@@ -233,48 +252,67 @@ def _week_outcomes(data: CrmData, columns: Sequence[str], start: pd.Timestamp, e
 def closing_outcomes(
     data: CrmData, columns: Sequence[str], cutoff: pd.Timestamp, thresholds: DriftThresholds
 ) -> pd.DataFrame:
-    """Did the leads of a category get lost (or won) more often in the week to ``cutoff`` than the weeks
-    before predict?
+    """Did the leads of a category get lost (or won) more often in the ``outcome_weeks`` to ``cutoff`` than the
+    weeks before predict?
 
-    For each category of each lead column: the leads open at the week's start, lost (won) during the week,
-    against its share of the week's losses expected from the ``baseline_weeks`` before it, stage by stage (the
-    share of the category's leads in each stage lost in a week then): given the week's losses, the category's
+    For each category of each lead column: the leads open at each week's start, lost (won) during that week,
+    against its share of the window's losses expected from the ``baseline_weeks`` before it, stage by stage (the
+    share of the category's leads in each stage and age band lost in a week then; leads in a stratum without
+    a baseline are left out, and a category needs ``outcome_min_baseline`` lead-weeks there, of leads that
+    arrived over ``outcome_min_arrival_weeks`` different weeks or more, to be judged: the leads of a trade
+    show's campaign arrive at once and close as one cohort, with no steady rate to compare against):
+    given the window's losses, the category's
     count is binomial with that share, so a season or a quarter-end push, which moves every category alike,
-    cancels out. A category is flagged when its losses exceed the expectation by ``outcome_z`` standard
-    deviations and by half (``outcome_ratio``), with at least ``outcome_min_events`` of them: its leads are lost
-    faster than they were, weeks before any horizon has passed.
+    cancels out. A category is flagged when its losses are that many or more with a one-sided binomial p of a
+    normal ``outcome_z`` (4: p = 3e-5) or less, are ``outcome_ratio`` times the expectation or more, and number
+    ``outcome_min_events`` or more: its leads are lost faster than they were, weeks before any horizon has
+    passed.
     """
     week = pd.Timedelta(weeks=1)
-    recent = _week_outcomes(data, columns, cutoff - week, cutoff)
-    baseline = pd.concat(
-        [_week_outcomes(data, columns, cutoff - (k + 1) * week, cutoff - k * week)
-         for k in range(1, thresholds.baseline_weeks + 1)],
-        ignore_index=True,
-    )  # fmt: skip
+    window = thresholds.outcome_weeks
+
+    def weeks(first: int, last: int) -> pd.DataFrame:  # the weeks ending k weeks before the cutoff, k in [first, last)
+        parts = [_week_outcomes(data, columns, cutoff - (k + 1) * week, cutoff - k * week) for k in range(first, last)]
+        return pd.concat(parts, ignore_index=True)
+
+    recent = weeks(0, window)
+    baseline = weeks(window, window + thresholds.baseline_weeks)
     rows = []
     for column in columns:
         for what in ("lost", "won"):
-            keys = [column, "stage"]
-            hazard = baseline.groupby(keys)[what].mean()  # per lead-week, by category and stage
+            keys = [column, "stage", "age"]
+            hazard = baseline.groupby(keys)[what].mean()  # per lead-week, by category, stage and age
             expected_each = pd.MultiIndex.from_frame(recent[keys]).map(hazard.to_dict().get)
-            expected_each = pd.Series(expected_each, dtype=float).fillna(baseline[what].mean()).to_numpy()
+            # A lead in a stratum its category has no baseline for (a campaign's leads all older now than ever
+            # before, say) has no expectation: it is left out of the test, observed and expected alike.
+            expected_each = pd.Series(expected_each, dtype=float).to_numpy()
             part = pd.DataFrame({"category": recent[column], "observed": recent[what], "expected": expected_each})
+            part = part[np.isfinite(expected_each)]
             by = part.groupby("category").agg(leads=("observed", "size"), observed=("observed", "sum"),
                                               expected=("expected", "sum"))  # fmt: skip
+            by["baseline_leads"] = baseline[column].value_counts().reindex(by.index).fillna(0).astype(int)
+            arrivals = baseline.groupby(column)["arrived"].nunique()
+            by["arrival_weeks"] = arrivals.reindex(by.index).fillna(0).astype(int)
             # Given all the week's losses, a category's share of them is binomial with its share of the expected
             # ones: a season or a quarter-end push that moves every category alike cancels out.
             total = by["observed"].sum()
             share = by["expected"] / max(by["expected"].sum(), 1e-12)
             by["expected"] = total * share
-            by["z"] = (by["observed"] - by["expected"]) / np.sqrt((by["expected"] * (1 - share)).clip(lower=1e-9))
+            # The exact binomial tail, said as the normal z with the same one-sided p (a normal approximation
+            # overstates small counts: 17 losses where 6 were expected is p = 1e-4, not z = 4.5).
+            tail = binom.sf(by["observed"].to_numpy() - 1, int(total), share.clip(0, 1).to_numpy())
+            by["z"] = norm.isf(np.clip(tail, 1e-300, 1.0))
             rows.append(by.reset_index().assign(column=column, outcome=what))
-    columns_out = ["column", "category", "outcome", "leads", "observed", "expected", "z", "flagged"]
+    columns_out = ["column", "category", "outcome", "leads", "baseline_leads", "arrival_weeks", "observed",
+                   "expected", "z", "flagged"]  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=columns_out)
     table = pd.concat(rows, ignore_index=True)
     table["flagged"] = (
         (table["outcome"] == "lost")
         & (table["observed"] >= thresholds.outcome_min_events)
+        & (table["baseline_leads"] >= thresholds.outcome_min_baseline)
+        & (table["arrival_weeks"] >= thresholds.outcome_min_arrival_weeks)
         & (table["z"] >= thresholds.outcome_z)
         & (table["observed"] >= thresholds.outcome_ratio * table["expected"])
     )
@@ -302,8 +340,9 @@ def _reasons(features: pd.DataFrame, events: pd.DataFrame, outcomes: pd.DataFram
         reasons.append(f"event types never seen in training make {events['share'].sum():.1%} of the events: {names}")
     for row in outcomes[outcomes["flagged"]].itertuples():
         reasons.append(
-            f"{row.column} {row.category}: {row.observed} of its {row.leads} open leads {row.outcome} this week, "
-            f"{row.expected:.1f} expected from the {t.baseline_weeks} weeks before (z = {row.z:.1f})"
+            f"{row.column} {row.category}: {row.observed} of its open leads {row.outcome} in the last "
+            f"{t.outcome_weeks} weeks, {row.expected:.1f} expected from the {t.baseline_weeks} weeks before "
+            f"(z = {row.z:.1f})"
         )
     return reasons
 
@@ -341,14 +380,14 @@ def drift_report(
     cut = cutoff_timestamp(cutoff)
     known = data.events[data.events["at"] <= cut]
     visible = CrmData(leads=data.leads[data.leads["created_at"] <= cut], events=known)
+    horizon = float(scorer.card.horizon_days)
     population = open_population(scorer, visible, cut)
-    features = population_drift(population, reference)
+    worked = worked_rows(population, horizon)
+    features = population_drift(population[worked], reference)
     if previous is None:
         before = cut - pd.Timedelta(weeks=1)
-        previous = population_drift(
-            open_population(scorer, CrmData(leads=visible.leads, events=known[known["at"] <= before]), before),
-            reference,
-        )
+        earlier = open_population(scorer, CrmData(leads=visible.leads, events=known[known["at"] <= before]), before)
+        previous = population_drift(earlier[worked_rows(earlier, horizon)], reference)
     features["psi_previous"] = features["feature"].map(previous.set_index("feature")["psi"]).astype(float)
     features["status"] = [status(v, t) for v in features["psi"]]
     training_end = _training_end(scorer)
@@ -361,7 +400,9 @@ def drift_report(
     return DriftReport(
         cutoff=cut,
         model_version=str(scorer.model_version),
-        leads=len(population),
+        leads=int(worked.sum()),
+        unworked_share=float(1.0 - worked.mean()) if len(population) else 0.0,
+        unworked_share_reference=reference.unworked_share,
         alert=bool(reasons),
         reasons=reasons,
         score_psi=float(score_psi.iloc[0]) if len(score_psi) else float("nan"),

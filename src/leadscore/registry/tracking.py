@@ -143,7 +143,8 @@ def log_training(
         for name, choice in data.choices.items():  # what was chosen from the data, e.g. the lead attributes
             mlflow.log_dict(choice, f"choices/{name}.json")
         # The training distribution the drift monitor compares recent weeks with (leadscore.monitoring.drift).
-        reference = training_reference(data.X, data.kinds, result.model.predict_proba(data.X)[:, 1])
+        horizon = data.horizon if data.source == "crm" else None
+        reference = training_reference(data.X, data.kinds, result.model.predict_proba(data.X)[:, 1], horizon)
         mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
         example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
