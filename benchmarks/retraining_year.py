@@ -44,13 +44,27 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--candidates", default="logistic", help="e.g. logistic,gradient_boosting")
     parser.add_argument("--no-drift", action="store_true", help="Leave the drift trigger out.")
+    parser.add_argument(
+        "--inject-drift",
+        action="store_true",
+        help="The simulator's drift (leadscore.simulation.drift): a webinar event type from month 3 of the year, "
+        "web leads converting half as often from month 6.",
+    )
     args = parser.parse_args()
 
     span_days = args.periods * args.every_days
     months = WARM_UP_MONTHS + int(span_days // 30) + 1 + HORIZON_DAYS // 30 + 1
     started = time.perf_counter()
-    sim = simulate(n_leads=args.leads, n_reps=args.reps, months=months, seed=args.seed, start="2024-01-01")
     start = pd.Timestamp("2024-01-01", tz="UTC") + pd.DateOffset(months=WARM_UP_MONTHS)
+    drift = []
+    if args.inject_drift:
+        from leadscore.simulation.drift import NewEventType, SourceDrift
+
+        drift = [
+            NewEventType(type="webinar", start=start + pd.DateOffset(months=3)),
+            SourceDrift(source="web", start=start + pd.DateOffset(months=6), factor=0.5),
+        ]
+    sim = simulate(n_leads=args.leads, n_reps=args.reps, months=months, seed=args.seed, start="2024-01-01", drift=drift)
     folder = Path(tempfile.mkdtemp(prefix="leadscore-retraining-year-"))
     url = f"sqlite:///{folder / 'leadscore.db'}"
     upgrade_database(url)
@@ -91,6 +105,7 @@ def main() -> None:
         "events": len(sim.data.events),
         "periods": len(periods),
         "every_days": args.every_days,
+        "injected_drift": [repr(d) for d in drift],
         "decisions": report.decisions,
         "rules": rules,
         "promotions": sum(1 for d in report.decisions if d["promoted"]),
