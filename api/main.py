@@ -2,7 +2,8 @@
 
 Start-up (the lifespan) upgrades the database schema, opens the engine, loads the API keys and the champion model
 (and starts watching its alias) and starts the score keeper (:mod:`leadscore.serving.keeper`, unless
-``LEADSCORE_STORED_SCORES=false``); shutting down stops the keeper and the watch and closes the engine.
+``LEADSCORE_STORED_SCORES=false``) and, when ``LEADSCORE_RETRAIN_EVERY_DAYS`` is set, the retraining schedule
+(:mod:`leadscore.retraining.schedule`); shutting down stops them and the watch and closes the engine.
 Everything except the health probes and the web app (``/app``) is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
 Run it with ``uvicorn leadscore.api.main:app`` (settings from ``LEADSCORE_*``) or
@@ -24,7 +25,7 @@ from leadscore.api.champion import ModelHolder
 from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
-from leadscore.api.routes import analytics, health, ingest, leads, model, scores
+from leadscore.api.routes import analytics, health, ingest, leads, model, monitoring, scores
 from leadscore.api.security import KeyGate, scoped_routes
 from leadscore.api.web import install as install_web_app
 from leadscore.serving.keeper import ScoreKeeper
@@ -36,7 +37,7 @@ log = logging.getLogger("leadscore.api")
 
 API_PREFIX = "/api/v1"
 #: The routers under API_PREFIX, in the order they are matched; their keys are checked first (KeyGate).
-API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router)
+API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router, monitoring.router)
 
 DESCRIPTION = """
 Predictive lead scoring for sales teams: ingest leads and their interactions from a CRM, and get calibrated
@@ -56,6 +57,7 @@ TAGS = [
     {"name": "ingestion", "description": "Batch upserts from a CRM: leads, events (idempotent), goals, expenses."},
     {"name": "analytics", "description": "Sales follow-up: the funnel, salesperson performance, goal progress."},
     {"name": "model", "description": "The model in use, and reloading it when the champion changes."},
+    {"name": "monitoring", "description": "Stored scores against outcomes, and drift from the training data."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -101,9 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.stored_scores:
             app.state.score_keeper = _score_keeper(app.state.repository, holder, settings)
             app.state.score_keeper.start()
+        app.state.retrain_schedule = None
+        if settings.retrain_every_days > 0:
+            app.state.retrain_schedule = _retrain_schedule(holder, settings)
+            app.state.retrain_schedule.start()
         try:
             yield
         finally:
+            if app.state.retrain_schedule is not None:
+                app.state.retrain_schedule.stop(wait=False)  # a running retraining's lease expires if cut short
             if app.state.score_keeper is not None:
                 app.state.score_keeper.stop()
             holder.stop()
@@ -148,6 +156,23 @@ def _score_keeper(repo: Repository, holder: ModelHolder, settings: Settings) -> 
         batch_leads=settings.score_batch_leads,
         refresh_s=settings.score_refresh_seconds,
         retry_s=settings.score_retry_seconds,
+    )
+
+
+def _retrain_schedule(holder: ModelHolder, settings: Settings):
+    """The retraining schedule on the service's store; a promotion is picked up at once, not at the next poll."""
+    from leadscore.retraining.schedule import RetrainSchedule, store_tick
+
+    tick = store_tick(settings)
+
+    def tick_and_reload():
+        outcome = tick()
+        if outcome.promoted:
+            holder.reload()
+        return outcome
+
+    return RetrainSchedule(
+        tick_and_reload, check_hours=settings.retrain_check_hours, first_delay_s=settings.retrain_first_delay_seconds
     )
 
 

@@ -125,6 +125,8 @@ ROUTE_SCOPES = {
     ("GET", "/api/v1/funnel"): "read",
     ("GET", "/api/v1/reps/performance"): "read",
     ("GET", "/api/v1/goals/progress"): "read",
+    ("GET", "/api/v1/monitoring/outcomes"): "read",
+    ("GET", "/api/v1/monitoring/drift"): "read",
 }
 KEY_OF_SCOPE = {"ingest": "ingest-key", "score": "score-key", "read": "read-key"}
 

@@ -185,6 +185,18 @@ SPANISH_UI: dict[str, str] = {
     "Observed": "Observada",
     "Calibration chart": "Gráfico de calibración",
     "Lift by decile": "Lift por decil",
+    "Promises against outcomes": "Promesas frente a resultados",
+    "Each stored score against what happened, once its horizon has passed or the lead closed; "
+    "a lead counts once a week, with its last score.": "Cada puntuación guardada frente a lo que ocurrió, "
+    "pasado su horizonte o cerrada la oportunidad; una oportunidad cuenta una vez por semana, con su última "
+    "puntuación.",
+    "Week": "Semana",
+    "Scores": "Puntuaciones",
+    "Resolved": "Resueltas",
+    "Waiting": "Pendientes",
+    "Realised": "Realizada",
+    "Reliability by score band": "Fiabilidad por franja de puntuación",
+    "No stored scores of this version yet.": "Aún no hay puntuaciones guardadas de esta versión.",
     "Promotion gate's decisions": "Decisiones de la promoción",
     "Decision": "Decisión",
     "No model is loaded.": "No hay ningún modelo cargado.",

@@ -212,3 +212,35 @@ def thin(frame: pd.DataFrame, n_rows: int) -> pd.DataFrame:
         return frame
     rows = np.unique(np.linspace(0, len(frame) - 1, n_rows).round().astype(int))
     return frame.iloc[rows].reset_index(drop=True)
+
+
+def weekly_scores(scorer, data: CrmData, cutoffs) -> pd.DataFrame:
+    """The scores a service would have stored: every lead open at each cutoff, scored as of it, as
+    ``score_history`` rows (``id, lead_id, scored_at, cutoff, probability, grade, model_version``), for
+    :func:`leadscore.monitoring.outcomes.outcome_report` without a store.
+
+    Examples
+    --------
+    >>> mondays = pd.date_range("2025-01-06", periods=4, freq="W-MON", tz="UTC")
+    >>> history = weekly_scores(scorer, data, mondays)  # doctest: +SKIP
+    """
+    parts = [scorer.score(data.leads, data.events, cutoff) for cutoff in cutoffs]
+    history = pd.concat(parts, ignore_index=True)[["lead_id", "cutoff", "probability", "grade", "model_version"]]
+    history["cutoff"] = pd.to_datetime(history["cutoff"], utc=True)
+    return history.assign(id=np.arange(len(history)), scored_at=history["cutoff"])
+
+
+def drift_timeline(reports) -> pd.DataFrame:
+    """One row per weekly drift report (:func:`leadscore.monitoring.drift.weekly_drift`): the week, whether it
+    alerts, the score's PSI, how many inputs are at watch and alert, the worked leads and the reasons."""
+    return pd.DataFrame(
+        {
+            "week_end": [r.cutoff for r in reports],
+            "alert": [r.alert for r in reports],
+            "score_psi": [r.score_psi for r in reports],
+            "inputs_watch": [int((r.features["status"] == "watch").sum()) for r in reports],
+            "inputs_alert": [int((r.features["status"] == "alert").sum()) for r in reports],
+            "worked_leads": [r.leads for r in reports],
+            "reasons": ["; ".join(r.reasons) for r in reports],
+        }
+    )

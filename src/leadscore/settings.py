@@ -93,6 +93,40 @@ class Settings(BaseSettings):
     score_retry_seconds: float = Field(
         300.0, gt=0, description="How long a lead whose re-score failed waits for the next attempt (new data: at once)."
     )
+    retrain_every_days: float = Field(
+        0.0,
+        ge=0,
+        description="Retrain on the store's data every this many days (scheduled in the service; 15 is Dynamics "
+        "365's rhythm); 0 runs no schedule (`leadscore retrain` still works).",
+    )
+    retrain_check_hours: float = Field(
+        6.0, gt=0, description="How often the service asks whether a retraining is due (a new slot, or drift)."
+    )
+    retrain_first_delay_seconds: float = Field(
+        60.0, ge=0, description="How long after start-up the service first asks whether a retraining is due."
+    )
+    retrain_max_champion_age_days: float = Field(
+        90.0,
+        ge=0,
+        description="A challenger that clears the quality bar replaces a champion whose data is older than this "
+        "many days, even if it is not better; 0 never promotes on age.",
+    )
+    retrain_min_auc_ratio: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="The quality bar of the age and drift rules: the challenger's ROC AUC at least this share of "
+        "the champion's on the same holdout.",
+    )
+    retrain_on_drift: bool = Field(
+        True, description="Retrain at once when the drift report alerts, instead of waiting for the next slot."
+    )
+    retrain_promote_on_drift: bool = Field(
+        True, description="Under a drift alert, a challenger that clears the quality bar replaces the champion."
+    )
+    retrain_drift_cooldown_days: float = Field(
+        7.0, ge=0, description="The least time between a retraining and one started by a drift alert."
+    )
     session_secret: SecretStr | None = Field(
         None,
         description="Signs the web app's session cookies; set it so that workers and restarts share sessions "

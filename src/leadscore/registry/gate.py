@@ -6,11 +6,16 @@ worse than the champion's plus :data:`LOG_LOSS_TOLERANCE` and its ROC AUC no low
 otherwise its recipe (the same pipeline and settings, cloned) is refitted on the challenger's training part, so
 neither side has seen the holdout. :func:`promote` and :func:`rollback` are for people; the registered model's
 ``champion_history`` tag remembers the order of champions.
+
+:func:`register` takes an optional ``policy`` (the retraining rules, :mod:`leadscore.retraining.rules`) that may
+overrule the verdict (a champion too old, a drifted population); every verdict is recorded on the version with the
+rule that decided it (``gate_rule``) and its figures (``gate_evidence``, JSON), read back by :func:`decisions`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sklearn.base import clone
@@ -49,11 +54,22 @@ def _set_champion(client, version: str, reason: str) -> None:
 
 @dataclass
 class GateDecision:
-    """Whether the challenger beats the champion on the newest holdout, why, and the figures."""
+    """Whether the challenger beats the champion on the newest holdout, why, and the figures.
+
+    ``rule`` names the rule that decided (``gate`` for this module's comparison, ``first`` when there was no
+    champion; a policy names its own); ``evidence`` holds the figures beyond ``comparison`` it decided on.
+    """
 
     promote: bool
     reason: str
     comparison: dict[str, float] = field(default_factory=dict)
+    rule: str = "gate"
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+#: A policy sees the gate's verdict, the training result and the champion's card (None without a champion) and
+#: returns the final decision (the same object when it agrees).
+Policy = Callable[[GateDecision, object, ModelCard | None], GateDecision]
 
 
 def compare(result, champion_model, champion_card: ModelCard) -> GateDecision:
@@ -115,8 +131,11 @@ def compare(result, champion_model, champion_card: ModelCard) -> GateDecision:
     )
 
 
-def register(result, *, uri: str | None = None, **log_options) -> Registered:
+def register(result, *, uri: str | None = None, policy: Policy | None = None, **log_options) -> Registered:
     """Log and register a training result, then apply the gate: ``champion`` if it passes, else ``challenger``.
+
+    ``policy`` (see :data:`Policy`) may overrule the gate's verdict; the decision, its rule and its evidence
+    are recorded on the version either way.
 
     Examples
     --------
@@ -130,18 +149,26 @@ def register(result, *, uri: str | None = None, **log_options) -> Registered:
         champion_version = resolve_version(CHAMPION, uri)
     except LookupError:
         champion_version = None
+    champion_card = None
     if champion_version is None:
         provisional = " (cold start: scores are provisional)" if result.cold_start else ""
-        decision = GateDecision(True, f"no champion yet{provisional}")
+        decision = GateDecision(True, f"no champion yet{provisional}", rule="first")
     else:
         champion_model, champion_card = load_version(champion_version, uri)
         with limited_threads():
             decision = compare(result, champion_model, champion_card)
         decision.reason = f"against champion version {champion_version}: {decision.reason}"
+        decision.evidence.setdefault("champion_version", str(champion_version))
+    if policy is not None:
+        decision = policy(decision, result, champion_card)
     client.set_model_version_tag(MODEL_NAME, outcome.version, "gate", decision.reason[:4900])
+    client.set_model_version_tag(MODEL_NAME, outcome.version, "gate_rule", decision.rule)
+    evidence = {**decision.comparison, **decision.evidence}
+    client.set_model_version_tag(MODEL_NAME, outcome.version, "gate_evidence", json.dumps(evidence, default=str)[:4900])
     if decision.promote:
         _set_champion(client, outcome.version, decision.reason)
     outcome.promoted, outcome.reason, outcome.comparison = decision.promote, decision.reason, decision.comparison
+    outcome.rule, outcome.evidence = decision.rule, evidence
     return outcome
 
 
@@ -182,7 +209,9 @@ def rollback(*, uri: str | None = None) -> tuple[str, str]:
 
 def decisions(*, uri: str | None = None, limit: int = 20) -> list[dict[str, object]]:
     """The gate's record, newest version first: each version's registration time, aliases, the gate's verdict
-    (``gate`` tag), how it became champion (``promotion``) and whether it was rolled back.
+    (``gate`` tag), the rule that decided (``rule``: ``gate``, ``first``, or a retraining rule such as
+    ``champion_age``) and its figures (``evidence``), how it became champion (``promotion``) and whether it was
+    rolled back.
 
     Examples
     --------
@@ -202,8 +231,19 @@ def decisions(*, uri: str | None = None, limit: int = 20) -> list[dict[str, obje
                 "registered_at_ms": int(v.creation_timestamp or 0),
                 "aliases": sorted(getattr(v, "aliases", []) or []),
                 "gate": v.tags.get("gate"),
+                "rule": v.tags.get("gate_rule"),
+                "evidence": _evidence(v.tags.get("gate_evidence")),
                 "promotion": v.tags.get("promotion"),
                 "rolled_back": v.tags.get("rolled_back"),
             }
         )
     return rows
+
+
+def _evidence(text: str | None) -> dict[str, object]:
+    """A version's recorded evidence (``gate_evidence``), {} for versions registered before it was recorded."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -3,7 +3,9 @@
 A run holds parameters (settings, chosen candidate, data description, catalogue version), every candidate's
 validation metrics (``<candidate>.<calibration>.<metric>``) and the chosen one's as plain names, the later
 period's calibration pairs (``later_ece`` and ``later_ece_logistic_baseline``, ...), the candidate
-table and calibration table, the plots, the training data's description (``mlflow.data``), and the model itself:
+table and calibration table, the plots, the training data's description (``mlflow.data``), the training
+distribution of every input and of the score (:data:`~leadscore.model.reference.REFERENCE_ARTIFACT`, what drift
+is measured against), and the model itself:
 skops serialisation with the trusted types named explicitly (:data:`SKOPS_TRUSTED_TYPES`), a signature typed as
 the readers type the data (:mod:`~leadscore.registry.signature`), an input example,
 ``pyfunc_predict_fn="predict_proba"`` and a ``leadscore`` metadata block that the scorer reads.
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.metrics import calibration_table
+from leadscore.model.reference import REFERENCE_ARTIFACT, training_reference
 from leadscore.registry.card import model_card
 from leadscore.registry.loading import SKOPS_TRUSTED_TYPES
 from leadscore.registry.signature import example_frame, model_signature
@@ -82,6 +85,8 @@ class Registered:
     promoted: bool
     reason: str
     comparison: dict[str, float] = field(default_factory=dict)
+    rule: str = ""
+    evidence: dict[str, object] = field(default_factory=dict)
 
 
 def log_training(
@@ -137,6 +142,10 @@ def log_training(
         mlflow.log_dict(result.metrics(), "training_summary.json")
         for name, choice in data.choices.items():  # what was chosen from the data, e.g. the lead attributes
             mlflow.log_dict(choice, f"choices/{name}.json")
+        # The training distribution the drift monitor compares recent weeks with (leadscore.monitoring.drift).
+        horizon = data.horizon if data.source == "crm" else None
+        reference = training_reference(data.X, data.kinds, result.model.predict_proba(data.X)[:, 1], horizon)
+        mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
         signature = model_signature(data.X, data.kinds, result.model.predict_proba(data.X.head(5)))
         example = example_frame(data.X[signature.inputs.input_names()], signature.inputs)
         dataset_schema = Schema([*signature.inputs.inputs, ColSpec("long", "label")])

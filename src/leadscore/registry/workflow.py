@@ -66,10 +66,12 @@ def train_and_register(
     extra_types: Sequence[str] | EventVocabulary = (),
     tracking_uri: str | None = None,
     progress: Callable[[str], None] | None = None,
+    policy=None,
     **train_options,
 ) -> tuple[TrainingResult, Registered]:
     """Train on labelled data, log and register the model, and let the gate decide on ``champion``.
 
+    ``policy`` may overrule the gate (:data:`leadscore.registry.gate.Policy`: the retraining rules).
     ``train_options`` go to :func:`leadscore.model.training.train` (candidates, calibration, allow_leaky, ...).
 
     Examples
@@ -96,6 +98,7 @@ def train_and_register(
     registered = register(
         result,
         uri=tracking_uri,
+        policy=policy,
         catalogue_version=catalogue_version,
         extra_types=tuple(extra_types),
         extra_params=vocabulary_params if labelled.source == "crm" else None,

@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import pandas as pd
 from leadscore.data.contracts import CrmData
 from leadscore.simulation.behaviour import emit_events, labels
 from leadscore.simulation.business import make_expenses, make_goals
+from leadscore.simulation.drift import NewEventType, SourceDrift, doom_leads, new_type_events, seconds_of
 from leadscore.simulation.process import (
     LOST,
     WON,
@@ -81,6 +83,9 @@ class SimulatedCrm:
     paths: Paths = field(repr=False)
     rates: np.ndarray = field(repr=False)
     clock: BusinessClock = field(repr=False)
+    # An injected SourceDrift: the leads that can no longer be won from doom_start_s (None: no such drift).
+    doomed: np.ndarray | None = field(default=None, repr=False)
+    doom_start_s: int | None = field(default=None, repr=False)
 
     def truth_at(self, cutoffs, horizon_days: float = HORIZON_DAYS) -> pd.DataFrame:
         """True P(won within ``horizon_days`` after each cutoff) for every lead open at that cutoff.
@@ -104,6 +109,14 @@ class SimulatedCrm:
         state = state_at(self.paths, lead, at)
         horizon = self.clock.to_op(at + horizon_days * 86_400.0) - self.clock.to_op(at.astype(float))
         prob = win_probability(self.rates, lead, state, horizon)
+        if self.doomed is not None:
+            # A doomed lead can be won only before the drift's start: zero from then, else the horizon ends there.
+            doomed = self.doomed[lead]
+            prob[doomed & (at >= self.doom_start_s)] = 0.0
+            early = np.flatnonzero(doomed & (at < self.doom_start_s))
+            until = np.minimum(at[early] + horizon_days * 86_400.0, self.doom_start_s)
+            clipped = self.clock.to_op(until) - self.clock.to_op(at[early].astype(float))
+            prob[early] = win_probability(self.rates, lead[early], state[early], clipped)
         return pd.DataFrame(
             {
                 "lead_id": labels(lead, self.data.leads["lead_id"].to_numpy()),
@@ -266,10 +279,13 @@ def simulate(
     months: int = 18,
     seed: int = 0,
     start: str | pd.Timestamp = "2024-01-01",
+    drift: Sequence[SourceDrift | NewEventType] = (),
 ) -> SimulatedCrm:
     """Simulate a CRM: ``n_leads`` leads worked by ``n_reps`` salespeople over ``months`` months from ``start``.
 
-    Deterministic for a seed. All timestamps are UTC and fall in [start, start + months).
+    Deterministic for a seed. All timestamps are UTC and fall in [start, start + months). ``drift`` injects
+    changes from given dates (:mod:`leadscore.simulation.drift`: a source converting half as often, a new event
+    type); without it the output is what it always was.
 
     Examples
     --------
@@ -291,11 +307,32 @@ def simulate(
     leads = make_leads(n_leads, team, clock, end_s, rng)
     rates = rate_matrix(leads.drivers)
     paths = sample_paths(rates, leads.created_s, clock, end_s, rng)
+    # Drift draws from a generator of its own, so that the simulation without it stays the same.
+    drift_rng = np.random.default_rng([seed, 16]) if drift else None
+    doomed, doom_start_s = None, None
+    for change in drift:
+        if isinstance(change, SourceDrift):
+            if doomed is not None:
+                raise ValueError("one SourceDrift per simulation")
+            paths, doomed = doom_leads(paths, leads, change, drift_rng)
+            doom_start_s = seconds_of(change.start)
     leads_df = leads_frame(leads, team)
     events = emit_events(leads, team, paths, clock, end_s, leads_df["lead_id"].to_numpy(), rng)
+    for change in drift:
+        if isinstance(change, NewEventType):
+            events = new_type_events(events, leads_df, leads, change, end_s, drift_rng)
     expenses = make_expenses(leads_df, events, team.rep_id, start_ts, end_ts, rng)
     goals = make_goals(leads_df, events, expenses, team.rep_id, start_ts, end_ts, rng)
     data = CrmData(leads=leads_df, events=events, goals=goals, expenses=expenses)
-    sim = SimulatedCrm(data=data, truth=pd.DataFrame(), leads=leads, paths=paths, rates=rates, clock=clock)
+    sim = SimulatedCrm(
+        data=data,
+        truth=pd.DataFrame(),
+        leads=leads,
+        paths=paths,
+        rates=rates,
+        clock=clock,
+        doomed=doomed,
+        doom_start_s=doom_start_s,
+    )
     sim.truth = sim.truth_at(weekly_mondays(start_ts, end_ts))
     return sim

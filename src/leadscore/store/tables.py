@@ -325,3 +325,25 @@ EVENT_CONTENT_COLUMNS: tuple[str, ...] = (
     "amount",
     "subtype",
 )
+
+
+class JobLease(Base):
+    """A lease on a job that one service at a time may run (the scheduled retraining), and its last schedule slot.
+
+    ``holder`` holds the job until ``expires_at`` (renewed while it works, so a crashed holder frees it when the
+    lease runs out); ``done_slot`` is the schedule slot the job last completed, so a second service never runs the
+    same slot again. Written by :mod:`leadscore.retraining.lock` with single conditional UPDATEs.
+    """
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    holder: Mapped[str | None] = mapped_column(sa.String)
+    acquired_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    done_slot: Mapped[str | None] = mapped_column(sa.String)
+    done_at: Mapped[datetime | None]
+    outcome: Mapped[dict[str, Any] | None]
+
+
+job_leases_table: sa.Table = JobLease.__table__  # type: ignore[assignment]

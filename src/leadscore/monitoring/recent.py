@@ -3,7 +3,8 @@
 The latest snapshots whose horizon has fully passed (weekly cutoffs in the ``weeks`` before ``now - horizon``)
 are built point in time from the store's data (:func:`leadscore.features.training_set.build_training_set`),
 scored with the model in use and compared with what happened. Unlike the training run's holdout, these leads may
-be newer than anything the model was trained on: it is the model's accuracy as deployed.
+be newer than anything the model was trained on: it is the model's accuracy as deployed. (The stored scores'
+own record, promise by promise, is :mod:`leadscore.monitoring.outcomes`; this one needs no stored scores.)
 """
 
 from __future__ import annotations
