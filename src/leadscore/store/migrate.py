@@ -36,7 +36,7 @@ def head_revision() -> str:
     Examples
     --------
     >>> head_revision()
-    '0005'
+    '0008'
     """
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
@@ -50,7 +50,7 @@ def upgrade_database(url: str, revision: str = "head") -> str | None:
     --------
     >>> import tempfile
     >>> upgrade_database(f"sqlite:///{tempfile.mkdtemp()}/leadscore.db")
-    '0005'
+    '0008'
     """
     cfg = alembic_config()
     engine = create_engine(url)
