@@ -28,6 +28,7 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     assert tables == {
         *("leads", "events", "goals", "expenses", "score_history", "alembic_version"),
         *("event_days", "lead_first_touch", "lead_scores"),
+        *("webhook_subscriptions", "webhook_outbox", "webhook_deliveries"),
     }
 
 

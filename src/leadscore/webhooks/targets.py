@@ -83,8 +83,8 @@ def refusal(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("not globally routable", not address.is_global),
     )
     return next((name for name, hit in checks if hit), None)
