@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.deps import NoQueryParameters, RepoDep, SettingsDep, WebhooksKey
 from leadscore.api.errors import error_responses
-from leadscore.api.schemas import ErrorBody
+from leadscore.api.schemas import ErrorBody, Text
 from leadscore.store import outbox
 from leadscore.store import webhook_subscriptions as stored
 from leadscore.store.engine import run_in_write_transaction
@@ -25,6 +25,8 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 NOT_FOUND = {404: (ErrorBody, "No subscription with this id.")}
 KINDS = ", ".join(f"`{k}`" for k in outbox.EVENT_KINDS)
+#: A subscription's id in a path: a positive 64-bit integer (a larger one is a 422, not a database error).
+SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The subscription's id.")]
 
 
 class SubscriptionIn(BaseModel):
@@ -38,10 +40,10 @@ class SubscriptionIn(BaseModel):
             ]
         },
     )
-    url: str = Field(max_length=2048, description="An http(s) URL on a public address (the operator may allow more).")
-    events: list[str] = Field(max_length=len(outbox.EVENT_KINDS), description=f"Event kinds: {KINDS}.")
-    description: str | None = Field(None, description="For people: what this subscription is for.")
-    secret: str | None = Field(
+    url: Text = Field(max_length=2048, description="An http(s) URL on a public address (the operator may allow more).")
+    events: list[Text] = Field(max_length=len(outbox.EVENT_KINDS), description=f"Event kinds: {KINDS}.")
+    description: Text | None = Field(None, description="For people: what this subscription is for.")
+    secret: Text | None = Field(
         None, description="Your signing secret (24-256 characters); leave it out and one is generated."
     )
 
@@ -102,7 +104,7 @@ class DeliveriesQuery(BaseModel):
 
 class RedeliverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    delivery_ids: list[int] | None = Field(
+    delivery_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
         None, max_length=1000, description="These finished deliveries; default: every dead-lettered one."
     )
 
@@ -183,7 +185,7 @@ def list_subscriptions(principal: WebhooksKey, repo: RepoDep) -> Any:
     responses=error_responses("webhooks", more=NOT_FOUND),
     dependencies=[NoQueryParameters],
 )
-def get_subscription(subscription_id: int, principal: WebhooksKey, repo: RepoDep) -> Any:
+def get_subscription(subscription_id: SubscriptionId, principal: WebhooksKey, repo: RepoDep) -> Any:
     """One subscription with its deliveries by state (no secret). Needs `webhooks`."""
     return _found(repo, subscription_id)
 
@@ -195,7 +197,7 @@ def get_subscription(subscription_id: int, principal: WebhooksKey, repo: RepoDep
     responses=error_responses("webhooks", more=NOT_FOUND),
     dependencies=[NoQueryParameters],
 )
-def delete_subscription(subscription_id: int, principal: WebhooksKey, repo: RepoDep) -> Response:
+def delete_subscription(subscription_id: SubscriptionId, principal: WebhooksKey, repo: RepoDep) -> Response:
     """Deletes the subscription and its delivery log; its pending deliveries are never sent. Needs `webhooks`."""
     if not run_in_write_transaction(repo.engine, lambda conn: stored.delete(conn, subscription_id)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no webhook subscription {subscription_id}")
@@ -209,7 +211,7 @@ def delete_subscription(subscription_id: int, principal: WebhooksKey, repo: Repo
     responses=error_responses("webhooks", more=NOT_FOUND),
 )
 def delivery_log(
-    subscription_id: int, query: Annotated[DeliveriesQuery, Query()], principal: WebhooksKey, repo: RepoDep
+    subscription_id: SubscriptionId, query: Annotated[DeliveriesQuery, Query()], principal: WebhooksKey, repo: RepoDep
 ) -> Any:
     """The deliveries of events to this subscription, newest first: state, attempts, the last response code
     and error, when the next attempt is due. Needs `webhooks`."""
@@ -233,7 +235,11 @@ def delivery_log(
     dependencies=[NoQueryParameters],
 )
 def redeliver(
-    subscription_id: int, principal: WebhooksKey, repo: RepoDep, request: Request, body: RedeliverIn | None = None
+    subscription_id: SubscriptionId,
+    principal: WebhooksKey,
+    repo: RepoDep,
+    request: Request,
+    body: RedeliverIn | None = None,
 ) -> Any:
     """Queues again every dead-lettered delivery of this subscription, or the finished deliveries named in
     `delivery_ids`; each starts over. Needs `webhooks`."""
@@ -254,7 +260,7 @@ def redeliver(
     responses=error_responses("webhooks", more=NOT_FOUND),
     dependencies=[NoQueryParameters],
 )
-def ping(subscription_id: int, principal: WebhooksKey, repo: RepoDep, request: Request) -> Any:
+def ping(subscription_id: SubscriptionId, principal: WebhooksKey, repo: RepoDep, request: Request) -> Any:
     """Queues a `webhook.ping` event for this subscription alone, to check the receiver and its signature
     check. Needs `webhooks`."""
     event_id = subscriptions.ping(repo.engine, subscription_id)

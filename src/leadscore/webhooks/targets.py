@@ -116,6 +116,8 @@ def check_url(url: str) -> tuple[str, str, int]:
         raise TargetRefused("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("the URL must not carry credentials (the payloads are signed with the secret instead)")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise TargetRefused("the URL must not contain spaces or control characters")
     if parts.fragment:
         raise TargetRefused("the URL must not have a fragment (#...)")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
@@ -125,7 +127,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (TCP), as the operating system says."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as err:
+    except (socket.gaierror, UnicodeError, ValueError) as err:  # ValueError: e.g. a NUL in the name
         raise TargetRefused(f"the host {host!r} does not resolve: {err}") from None
     return list(dict.fromkeys(info[4][0] for info in infos))
 
