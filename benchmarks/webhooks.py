@@ -98,7 +98,7 @@ def run_outbox(database_url: str, work: Path, n_events: int, n_leads: int) -> di
         ids = run_in_write_transaction(engine, lambda conn: outbox.enqueue_many(conn, events)).event_ids
         enqueue_s = time.perf_counter() - started
         policy = DeliveryPolicy(
-            max_attempts=100, backoff_s=0.05, backoff_max_s=1.0, timeout_s=5.0, lease_s=30.0, concurrency=CONCURRENCY
+            max_attempts=100, backoff_s=0.05, backoff_max_s=1.0, timeout_s=5.0, lease_s=60.0, concurrency=CONCURRENCY
         )
         worker = DeliveryWorker(engine, policy=policy, targets=TargetPolicy(allow_private=True), idle_s=0.02, seed=5)
         stop, record = threading.Event(), {"restarted": False}

@@ -36,7 +36,9 @@ pytest_plugins = ["api_fixtures"]
 
 SECRET = "whsec_test_secret_0123456789abcdef"
 OPEN = TargetPolicy(allow_private=True)  # the receiver is on loopback
-FAST = DeliveryPolicy(max_attempts=5, backoff_s=0.01, backoff_max_s=0.05, timeout_s=5.0, lease_s=30.0, concurrency=4)
+FAST = DeliveryPolicy(
+    max_attempts=5, backoff_s=0.01, backoff_max_s=0.05, timeout_s=2.0, lease_s=30.0, concurrency=4, batch=8
+)
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     )
     webhooks_allowed_networks: list[str] = Field(
         default_factory=list,
-        description="Networks (CIDR) webhooks may reach although they are not public, e.g. [\"10.20.0.0/16\"].",
+        description='Networks (CIDR) webhooks may reach although they are not public, e.g. ["10.20.0.0/16"].',
     )
     webhooks_max_attempts: int = Field(16, gt=0, description="Attempts at a delivery before it is dead-lettered.")
     webhooks_backoff_seconds: float = Field(
@@ -114,7 +114,10 @@ class Settings(BaseSettings):
     webhooks_timeout_seconds: float = Field(10.0, gt=0, description="Connect, write and read timeout of a delivery.")
     webhooks_concurrency: int = Field(8, gt=0, description="Deliveries in flight at once (never two of one lead).")
     webhooks_lease_seconds: float = Field(
-        60.0, gt=0, description="How long a claimed delivery is held; a worker killed mid-delivery frees it then."
+        120.0,
+        gt=0,
+        description="How long a claimed delivery is held; a worker killed mid-delivery frees it then. It must "
+        "outlast a batch: 2 rounds of attempts of up to 4 timeouts each.",
     )
     webhooks_goal_check_seconds: float = Field(
         3600.0, ge=0, description="How often goal progress is checked for goals falling behind (0: never)."

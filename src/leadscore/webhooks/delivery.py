@@ -1,15 +1,16 @@
 """The delivery worker: sends the outbox's events to their subscribers, at least once, in order per lead.
 
 Each step claims a batch of due deliveries in one short write transaction (:func:`leadscore.store.outbox.claim`:
-leased, the attempt counted, at most one per lead and subscriber), sends them concurrently, and records every
-outcome in a second transaction (:func:`~leadscore.store.outbox.mark`). Nothing is held in memory between the two
+leased, the attempt counted, at most one per lead and subscriber), sends them concurrently, and records the
+outcomes as they come, a few per transaction (:func:`~leadscore.store.outbox.mark`). Nothing is held in memory
 that the store does not also know: a worker killed mid-delivery leaves leased rows that become claimable again
 when the lease runs out, and are sent again. That is the delivery contract:
 
 - **at least once**: an event is retried until a receiver answers 2xx, or dead-lettered after
   ``max_attempts`` (then ``leadscore webhooks redeliver`` or ``POST /api/v1/webhooks/{id}/redeliver``). A
-  duplicate happens only when an attempt reached the receiver but its outcome was not recorded (the worker
-  was killed, or the answer was lost or came after the timeout); every copy carries the same
+  duplicate happens only when an attempt reached the receiver but its outcome was not recorded: the worker
+  was killed (outcomes are recorded ``concurrency`` at a time as they come, so at most ``2 x concurrency - 1``
+  per crash), or the answer was lost or came after the timeout. Every copy carries the same
   ``X-Leadscore-Event-Id``, so receivers de-duplicate on it;
 - **in order per lead**: a lead's later event is not sent to a subscriber before its earlier one was delivered
   or dead-lettered (``sequence`` in the body increases with every event, so a receiver can also tell);
@@ -34,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +53,9 @@ log = logging.getLogger("leadscore.webhooks")
 EVENT_ID_HEADER = "X-Leadscore-Event-Id"
 KIND_HEADER = "X-Leadscore-Event"
 ATTEMPT_HEADER = "X-Leadscore-Attempt"
+#: An attempt lasts at most this many timeouts: connect, write and the first byte of the answer each have one,
+#: and reading the answer stops at an overall deadline of three from the start.
+ATTEMPT_DEADLINE_TIMEOUTS = 4
 
 
 def _now() -> datetime:
@@ -74,9 +78,19 @@ class DeliveryPolicy:
     backoff_max_s: float = 3600.0
     timeout_s: float = 10.0
     max_response_bytes: int = 64 * 1024
-    lease_s: float = 60.0
-    batch: int = 64
+    lease_s: float = 120.0
+    batch: int = 16
     concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        # A batch must be sent before its lease runs out, or another worker would take rows still queued here.
+        rounds = -(-self.batch // self.concurrency)
+        longest = rounds * ATTEMPT_DEADLINE_TIMEOUTS * self.timeout_s
+        if self.lease_s <= longest:
+            raise ValueError(
+                f"the lease ({self.lease_s:g} s) must outlast a batch: {rounds} round(s) of attempts of up to "
+                f"{ATTEMPT_DEADLINE_TIMEOUTS} x the {self.timeout_s:g} s timeout = {longest:g} s"
+            )
 
     @classmethod
     def from_settings(cls, settings) -> DeliveryPolicy:
@@ -87,7 +101,7 @@ class DeliveryPolicy:
             timeout_s=settings.webhooks_timeout_seconds,
             lease_s=settings.webhooks_lease_seconds,
             concurrency=settings.webhooks_concurrency,
-            batch=max(8 * settings.webhooks_concurrency, 32),
+            batch=2 * settings.webhooks_concurrency,
         )
 
     def backoff_ceiling(self, attempts: int) -> float:
@@ -244,13 +258,23 @@ class DeliveryWorker:
         )
         if not claimed:
             return 0
-        outcomes = list(self._executor().map(self.send, claimed))
+        # Outcomes are recorded as they come, a few at a time, so a crash repeats little of what was sent.
+        done: list[outbox.Outcome] = []
+        for future in as_completed([self._executor().submit(self.send, c) for c in claimed]):
+            done.append(future.result())
+            if len(done) >= self.policy.concurrency:
+                self._record(done)
+                done = []
+        if done:
+            self._record(done)
+        return len(claimed)
+
+    def _record(self, outcomes: list[outbox.Outcome]) -> None:
         finished = self._clock()
         run_in_write_transaction(self.engine, lambda conn: outbox.mark(conn, outcomes, worker=self.name, now=finished))
         for out in outcomes:
             key = "delivered" if out.delivered else ("failed" if out.retry_at is not None else "dead")
             self.stats[key] += 1
-        return len(claimed)
 
     def drain(self, max_batches: int | None = None) -> int:
         """Run :meth:`step` until nothing is due (or ``max_batches``); return the deliveries attempted."""
@@ -298,7 +322,7 @@ class DeliveryWorker:
     def _post(self, url: str, host: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         """POST to the pinned address; the status and the start of the answer (at most ``max_response_bytes``
         read, within an overall deadline)."""
-        deadline = time.monotonic() + 3 * self.policy.timeout_s
+        deadline = time.monotonic() + (ATTEMPT_DEADLINE_TIMEOUTS - 1) * self.policy.timeout_s
         read = bytearray()
         client = self._http()
         with client.stream("POST", url, content=body, headers=headers, extensions={"sni_hostname": host}) as answer:
