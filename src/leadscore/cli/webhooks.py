@@ -56,7 +56,7 @@ def deliver(
         worker.close()
         console.print(f"{done:,} deliveries attempted: {worker.stats}")
         return
-    signal.signal(signal.SIGTERM, lambda *_: worker._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     console.print(f"delivering webhooks ({worker.name}); Ctrl-C to stop")
     try:
         worker.run()

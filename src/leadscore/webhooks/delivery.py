@@ -223,6 +223,11 @@ class DeliveryWorker:
         """Look for work now (after enqueueing)."""
         self._wake.set()
 
+    def request_stop(self) -> None:
+        """Make :meth:`run` return after the batch in flight (safe from a signal handler)."""
+        self._stop.set()
+        self._wake.set()
+
     def run(self) -> None:
         """Deliver until :meth:`stop` (the thread's body; ``leadscore webhooks deliver`` calls it directly)."""
         while not self._stop.is_set():
