@@ -78,3 +78,38 @@ def test_a_new_champion_s_regrading_enqueues_one_event_per_lead_whose_grade_chan
         assert (payload["from_grade"], payload["to_grade"]) == (before[lead][0], after[lead][0])
         assert payload["probability"] == pytest.approx(after[lead][1])
         assert (payload["model_version"], payload["previous_model_version"]) == ("2", "1")
+
+
+def test_promote_and_rollback_from_the_command_line_are_announced(
+    repo, store_url, model_registry, tmp_path, monkeypatch
+):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.settings import get_settings
+
+    registry = tmp_path / "mlflow.db"  # a copy: the aliases change, the artifacts stay where they are
+    shutil.copyfile(model_registry.removeprefix("sqlite:///"), registry)
+    uri = f"sqlite:///{registry}"
+    subscriptions.create(
+        repo.engine, "http://127.0.0.1:9/hook", ["model.promoted"], policy=TargetPolicy(allow_private=True)
+    )
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", store_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        promoted = runner.invoke(app, ["promote", "2", "--tracking-uri", uri])
+        assert promoted.exit_code == 0, promoted.output
+        rolled = runner.invoke(app, ["rollback", "--tracking-uri", uri])
+        assert rolled.exit_code == 0, rolled.output
+    finally:
+        get_settings.cache_clear()
+    o = webhook_outbox_table
+    with repo.engine.connect() as conn:
+        payloads = [dict(p) for p in conn.execute(sa.select(o.c.payload).order_by(o.c.id)).scalars()]
+    assert [(p["version"], p["previous_version"], p["source"]) for p in payloads] == [
+        ("2", "1", "cli"),
+        ("1", "2", "rollback"),
+    ]

@@ -262,7 +262,7 @@ def promote(
         err_console.print(f"[red]Cannot promote version {version}:[/red] {err}")
         raise typer.Exit(code=2) from err
     console.print(f"version {version} is now champion" + (f" (was version {previous})" if previous else ""))
-    announce_promotion(str(version), previous or None, source="cli", reason="promoted by hand")
+    announce_promotion(registry.resolve_version("champion", tracking_uri), previous or None, source="cli")
 
 
 @app.command()
