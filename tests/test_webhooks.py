@@ -574,3 +574,21 @@ def test_deleting_a_subscription_drops_its_pending_deliveries(repo):
     enqueue(engine, [outbox.NewEvent("model.promoted", {"version": "9"})])
     assert run_in_write_transaction(engine, lambda c: stored.delete(c, sub))
     assert statuses(engine) == {"pending": 0, "delivered": 0, "dead": 0}
+
+
+def test_periodic_jobs_run_when_due_and_a_delayed_one_waits_its_first_interval(repo):
+    from leadscore.webhooks.delivery import PeriodicJob
+
+    runs: list[tuple[str, datetime]] = []
+    now = {"t": T0}
+    jobs = [
+        PeriodicJob("goal check", 3600, lambda at: runs.append(("goal check", at))),
+        PeriodicJob("prune", 3600, lambda at: runs.append(("prune", at)), first_after_s=3600),
+    ]
+    worker = DeliveryWorker(repo.engine, jobs=jobs, clock=lambda: now["t"])
+    worker.step()
+    worker.step()
+    assert runs == [("goal check", T0)]
+    now["t"] = T0 + timedelta(hours=1)
+    worker.step()
+    assert runs[1:] == [("goal check", now["t"]), ("prune", now["t"])]

@@ -121,6 +121,8 @@ class PeriodicJob:
     name: str
     every_s: float
     run: Callable[[datetime], object]
+    #: Seconds after the worker starts before the first run (0: at the first step).
+    first_after_s: float = 0.0
 
 
 def body_of(claimed: outbox.Claimed) -> bytes:
@@ -355,7 +357,10 @@ class DeliveryWorker:
 
     def _run_jobs(self, now: datetime) -> None:
         for job in self.jobs:
-            if job.every_s <= 0 or now < self._next_run.get(job.name, now):
+            if job.every_s <= 0:
+                continue
+            first = self._next_run.setdefault(job.name, now + timedelta(seconds=job.first_after_s))
+            if now < first:
                 continue
             self._next_run[job.name] = now + timedelta(seconds=job.every_s)
             try:

@@ -43,7 +43,7 @@ def worker_from_settings(repo, settings, **options) -> DeliveryWorker:
 
     jobs = [
         PeriodicJob("goal check", settings.webhooks_goal_check_seconds, lambda now: check_goals(repo, now)),
-        PeriodicJob("prune", PRUNE_EVERY_S, prune),
+        PeriodicJob("prune", PRUNE_EVERY_S, prune, first_after_s=PRUNE_EVERY_S),  # a start takes no write lock
     ]
     values = {"policy": DeliveryPolicy.from_settings(settings), "targets": target_policy(settings), "jobs": jobs}
     values.update(options)
