@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,9 @@ class ModelHolder:
         MLflow tracking store; None for the registry's default.
     grade_cutoffs
         ``(letter, probability floor)`` pairs, highest first, for the scorer.
+    on_change
+        Called with the previous and the new version after the holder moved from one version to another (the
+        service announces the promotion to webhook subscribers with it).
 
     Examples
     --------
@@ -69,8 +73,15 @@ class ModelHolder:
     (False, True, True)
     """
 
-    def __init__(self, alias: str, tracking_uri: str | None = None, grade_cutoffs: tuple[tuple[str, float], ...] = ()):
+    def __init__(
+        self,
+        alias: str,
+        tracking_uri: str | None = None,
+        grade_cutoffs: tuple[tuple[str, float], ...] = (),
+        on_change: Callable[[str, str], object] | None = None,
+    ):
         self.alias = alias
+        self.on_change = on_change  # (previous, new version) after a swap from one version to another
         self.tracking_uri = tracking_uri
         self.grade_cutoffs = grade_cutoffs
         self._current: LoadedModel | None = None
@@ -119,6 +130,11 @@ class ModelHolder:
             self._current = loaded  # the swap: one reference assignment
             self._problem = ""
             log.info("now scoring with model version %s (%s; was %s)", loaded.version, self.alias, previous)
+            if previous is not None and self.on_change is not None:
+                try:
+                    self.on_change(previous, loaded.version)
+                except Exception as err:  # noqa: BLE001 - telling others must not undo the swap
+                    log.warning("after loading version %s: %s: %s", loaded.version, type(err).__name__, err)
             return ReloadOutcome(
                 changed=True,
                 previous_version=previous,

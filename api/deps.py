@@ -3,7 +3,7 @@
 - ``SettingsDep``: the settings the app was made with (:func:`api.main.create_app`);
 - ``RepoDep``: the store's repository, ``SessionDep``: a SQLAlchemy session on the same engine;
 - ``ModelDep``: the model in use for this request (taken once, so a reload never changes it mid-request);
-- ``ScoreKey``, ``IngestKey``, ``ReadKey``: the caller, admitted only with that API-key scope;
+- ``ScoreKey``, ``IngestKey``, ``ReadKey``, ``WebhooksKey``: the caller, admitted only with that API-key scope;
 - ``NoQueryParameters`` and :func:`refuse_repeated_query_parameters`: unknown and repeated query parameters
   are refused (routes with parameters declare them as a query model with ``extra="forbid"``).
 
@@ -93,6 +93,7 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 ScoreKey = Annotated[Principal, Depends(RequireScope("score"))]
 IngestKey = Annotated[Principal, Depends(RequireScope("ingest"))]
 ReadKey = Annotated[Principal, Depends(RequireScope("read"))]
+WebhooksKey = Annotated[Principal, Depends(RequireScope("webhooks"))]
 
 #: For the ``dependencies`` of a router whose routes take no query parameters.
 NoQueryParameters = Depends(no_query_parameters)

@@ -1,8 +1,9 @@
 """The leadscore HTTP service: ``create_app(settings)`` builds the FastAPI application.
 
 Start-up (the lifespan) upgrades the database schema, opens the engine, loads the API keys and the champion model
-(and starts watching its alias) and starts the score keeper (:mod:`leadscore.serving.keeper`, unless
-``LEADSCORE_STORED_SCORES=false``) and, when ``LEADSCORE_RETRAIN_EVERY_DAYS`` is set, the retraining schedule
+(and starts watching its alias), starts the score keeper (:mod:`leadscore.serving.keeper`, unless
+``LEADSCORE_STORED_SCORES=false``), the webhooks' delivery worker (:mod:`leadscore.webhooks.delivery`, unless
+``LEADSCORE_WEBHOOKS=false``) and, when ``LEADSCORE_RETRAIN_EVERY_DAYS`` is set, the retraining schedule
 (:mod:`leadscore.retraining.schedule`); shutting down stops them and the watch and closes the engine.
 Everything except the health probes and the web app (``/app``) is under ``/api/v1``; the OpenAPI page is ``/docs``.
 
@@ -25,19 +26,29 @@ from leadscore.api.champion import ModelHolder
 from leadscore.api.deps import refuse_repeated_query_parameters
 from leadscore.api.errors import install_error_handlers
 from leadscore.api.limits import BodySizeLimitMiddleware, QueryLimitMiddleware
-from leadscore.api.routes import analytics, health, ingest, leads, model, monitoring, scores
+from leadscore.api.routes import analytics, health, ingest, leads, model, monitoring, scores, webhooks
 from leadscore.api.security import KeyGate, scoped_routes
 from leadscore.api.web import install as install_web_app
 from leadscore.serving.keeper import ScoreKeeper
 from leadscore.serving.keys import KeyRing
 from leadscore.settings import Settings, get_settings
 from leadscore.store import Repository, create_engine, upgrade_database
+from leadscore.webhooks.producers import model_promoted
+from leadscore.webhooks.service import worker_from_settings
 
 log = logging.getLogger("leadscore.api")
 
 API_PREFIX = "/api/v1"
 #: The routers under API_PREFIX, in the order they are matched; their keys are checked first (KeyGate).
-API_ROUTERS = (scores.router, leads.router, ingest.router, model.router, analytics.router, monitoring.router)
+API_ROUTERS = (
+    scores.router,
+    leads.router,
+    ingest.router,
+    model.router,
+    analytics.router,
+    monitoring.router,
+    webhooks.router,
+)
 
 DESCRIPTION = """
 Predictive lead scoring for sales teams: ingest leads and their interactions from a CRM, and get calibrated
@@ -45,7 +56,8 @@ probabilities of conversion, grades and the reasons behind them.
 
 **Authentication.** Every `/api/v1` route needs an API key in the `X-API-Key` header (use the *Authorize*
 button). Keys carry scopes: `ingest` (send leads and events), `score` (score leads), `read` (read stored leads
-and the model). Create one with `leadscore keys create --scope ingest --scope read --scope score`.
+and the model), `webhooks` (manage webhook subscriptions). Create one with
+`leadscore keys create --scope ingest --scope read --scope score`.
 
 **Errors.** A bad request gets a 4xx whose body says what is wrong and where: `loc` gives the path into the
 request body (list indexes are 0-based), `msg` what is wrong. Nothing of a failed request is stored.
@@ -58,6 +70,7 @@ TAGS = [
     {"name": "analytics", "description": "Sales follow-up: the funnel, salesperson performance, goal progress."},
     {"name": "model", "description": "The model in use, and reloading it when the champion changes."},
     {"name": "monitoring", "description": "Stored scores against outcomes, and drift from the training data."},
+    {"name": "webhooks", "description": "Subscriptions to alerts (grades, follow-up, goals, model, drift), signed."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -94,7 +107,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scored_cache = ScoredTableCache(settings.prioritized_cache_seconds)
         if not app.state.keyring.entries:
             log.warning("no API keys configured: every /api/v1 route will answer 401 (see `leadscore keys create`)")
-        holder = ModelHolder(settings.model_alias, settings.mlflow_tracking_uri, tuple(settings.grade_cutoffs.items()))
+        holder = ModelHolder(
+            settings.model_alias,
+            settings.mlflow_tracking_uri,
+            tuple(settings.grade_cutoffs.items()),
+            on_change=lambda previous, version: _announce_promotion(app, previous, version),
+        )
         app.state.model_holder = holder
         outcome = await run_in_threadpool(holder.reload)
         log.info("model: %s", outcome.detail)
@@ -107,9 +125,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.retrain_every_days > 0:
             app.state.retrain_schedule = _retrain_schedule(holder, settings)
             app.state.retrain_schedule.start()
+        app.state.webhook_worker = None
+        if settings.webhooks:
+            app.state.webhook_worker = worker_from_settings(app.state.repository, settings)
+            app.state.webhook_worker.start()
         try:
             yield
         finally:
+            if app.state.webhook_worker is not None:
+                app.state.webhook_worker.stop()
             if app.state.retrain_schedule is not None:
                 app.state.retrain_schedule.stop(wait=False)  # a running retraining's lease expires if cut short
             if app.state.score_keeper is not None:
@@ -174,6 +198,14 @@ def _retrain_schedule(holder: ModelHolder, settings: Settings):
     return RetrainSchedule(
         tick_and_reload, check_hours=settings.retrain_check_hours, first_delay_s=settings.retrain_first_delay_seconds
     )
+
+
+def _announce_promotion(app: FastAPI, previous: str, version: str) -> None:
+    """Tell webhook subscribers that the champion moved (unless whoever moved it already did)."""
+    if model_promoted(app.state.engine, version, previous_version=previous, source="service"):
+        worker = getattr(app.state, "webhook_worker", None)
+        if worker is not None:
+            worker.wake()
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -42,6 +42,7 @@ KEYS = {
     "read-key": ["read"],
     "score-key": ["score"],
     "all-key": ["ingest", "read", "score"],
+    "webhooks-key": ["webhooks"],
 }
 
 

@@ -30,6 +30,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from leadscore.data.contracts import CLOSING_EVENT_TYPES, CrmData
 from leadscore.store import Repository
+from leadscore.webhooks import subscriptions
+from leadscore.webhooks.targets import TargetPolicy
 
 pytest_plugins = ["api_fixtures"]
 
@@ -45,7 +47,15 @@ EXAMPLES = int(os.environ.get("LEADSCORE_FUZZ_EXAMPLES", "50"))
 SEEDED_LEADS = 120  # leads (with all their events) copied from the simulated CRM into the store
 BATCH = 5  # the server's LEADSCORE_MAX_BATCH_SIZE: what one ingestion request can add at most
 ALL_SCOPES = {"X-API-Key": "all-key"}
-KEYS = {"ingest-key": ["ingest"], "read-key": ["read"], "score-key": ["score"], "all-key": ["ingest", "read", "score"]}
+KEYS = {
+    "ingest-key": ["ingest"],
+    "read-key": ["read"],
+    "score-key": ["score"],
+    "webhooks-key": ["webhooks"],
+    "all-key": ["ingest", "read", "score", "webhooks"],
+}
+SUBSCRIPTION_ROUTE = "/api/v1/webhooks/{subscription_id}"
+SEEDED_SUBSCRIPTIONS = 200  # enough that the fuzzed DELETEs leave most for the other routes
 SCORE_ROUTE = "/api/v1/leads/{lead_id}/score"
 
 #: The scope each /api/v1 operation needs (api/security.py); the test fails if an operation is missing here.
@@ -62,6 +72,13 @@ SCOPES = {
     ("GET", "/api/v1/funnel"): "read",
     ("GET", "/api/v1/reps/performance"): "read",
     ("GET", "/api/v1/goals/progress"): "read",
+    ("POST", "/api/v1/webhooks"): "webhooks",
+    ("GET", "/api/v1/webhooks"): "webhooks",
+    ("GET", SUBSCRIPTION_ROUTE): "webhooks",
+    ("DELETE", SUBSCRIPTION_ROUTE): "webhooks",
+    ("GET", SUBSCRIPTION_ROUTE + "/deliveries"): "webhooks",
+    ("POST", SUBSCRIPTION_ROUTE + "/redeliver"): "webhooks",
+    ("POST", SUBSCRIPTION_ROUTE + "/ping"): "webhooks",
 }
 
 
@@ -73,6 +90,9 @@ def seed(store_url: str, crm: CrmData) -> tuple[list[str], list[str], int]:
     repo = Repository.from_url(store_url)
     try:
         repo.import_crm(CrmData(leads=leads, events=events))
+        open_policy = TargetPolicy(allow_private=True)
+        for _ in range(SEEDED_SUBSCRIPTIONS):  # ids 1.. for the routes of one subscription
+            subscriptions.create(repo.engine, "http://127.0.0.1:9/hook", ["model.promoted"], policy=open_policy)
     finally:
         repo.engine.dispose()
     closed = set(events.loc[events["type"].isin(CLOSING_EVENT_TYPES), "lead_id"])
@@ -101,6 +121,14 @@ def stored_leads_some_of_the_time(api, open_ids: list[str], closed_ids: list[str
             size = len(case.body["events"])
             chosen = st.lists(st.one_of(st.none(), known), min_size=size, max_size=size)
             return st.one_of(st.just(None), chosen).map(lambda leads: with_event_leads(case, leads))
+        if case.operation.path.startswith(SUBSCRIPTION_ROUTE):  # mostly a stored subscription
+            # DELETE takes the upper half of the seeded ids, so the other routes still find theirs.
+            half = SEEDED_SUBSCRIPTIONS // 2
+            ids = st.integers(half + 1, 2 * half) if case.operation.method.upper() == "DELETE" else st.integers(1, half)
+            stored = st.one_of(st.none(), ids)
+            return stored.map(lambda sub: with_path_subscription(case, sub))
+        if case.operation.path == "/api/v1/webhooks" and case.operation.method.upper() == "POST":
+            return st.booleans().map(lambda usable: with_usable_target(case, usable))
         if case.operation.path == "/api/v1/scores" and isinstance(case.body, dict):
             return st.one_of(st.just(None), st.sampled_from(histories)).map(lambda body: with_history(case, body))
         return st.just(case)
@@ -123,6 +151,21 @@ def with_path_lead(case, how: str, lead: str):
         case.path_parameters = {**case.path_parameters, "lead_id": lead}
     if how == "now":
         case.query = {k: v for k, v in (case.query or {}).items() if k != "as_of"}
+    return case
+
+
+def with_path_subscription(case, subscription: int | None):
+    if subscription is not None:
+        case.path_parameters = {**case.path_parameters, "subscription_id": subscription}
+    return case
+
+
+def with_usable_target(case, usable: bool):
+    # Random URLs are unknown hosts and random kinds unknown: half of the new subscriptions get a usable pair.
+    if usable and isinstance(case.body, dict):
+        case.body = {**case.body, "url": "http://127.0.0.1:9/hook", "events": ["model.promoted"]}
+        if not (isinstance(case.body.get("secret"), str) and 24 <= len(case.body["secret"]) <= 256):
+            case.body.pop("secret", None)
     return case
 
 
@@ -181,7 +224,7 @@ def every_route_refuses_a_missing_or_unknown_key_and_a_key_without_its_scope(bas
     # successful requests without a key and with a wrong one): every route, every way of being unauthorised.
     with httpx.Client(base_url=base_url, timeout=60) as client:
         for (method, path), scope in SCOPES.items():
-            url = path.replace("{lead_id}", "L-1")
+            url = path.replace("{lead_id}", "L-1").replace("{subscription_id}", "1")
             assert client.request(method, url).status_code == 401, (method, path)
             assert client.request(method, url, headers={"X-API-Key": "nope"}).status_code == 401, (method, path)
             for key, scopes in KEYS.items():
@@ -199,6 +242,8 @@ def test_every_request_gets_a_documented_answer_never_a_5xx_and_every_route_succ
         "LEADSCORE_MLFLOW_TRACKING_URI": boosting_registry,
         "LEADSCORE_API_KEYS": json.dumps(KEYS),
         "LEADSCORE_MAX_BATCH_SIZE": str(BATCH),
+        "LEADSCORE_WEBHOOKS_ALLOW_PRIVATE": "true",  # the usable target above is on loopback
+        "LEADSCORE_WEBHOOKS": "false",  # nothing to deliver to
     }
     server = make_server(store_url, env)
     model = httpx.get(f"{server.base_url}/api/v1/model", headers=ALL_SCOPES, timeout=30).json()

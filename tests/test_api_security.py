@@ -127,8 +127,15 @@ ROUTE_SCOPES = {
     ("GET", "/api/v1/goals/progress"): "read",
     ("GET", "/api/v1/monitoring/outcomes"): "read",
     ("GET", "/api/v1/monitoring/drift"): "read",
+    ("POST", "/api/v1/webhooks"): "webhooks",
+    ("GET", "/api/v1/webhooks"): "webhooks",
+    ("GET", "/api/v1/webhooks/{subscription_id}"): "webhooks",
+    ("DELETE", "/api/v1/webhooks/{subscription_id}"): "webhooks",
+    ("GET", "/api/v1/webhooks/{subscription_id}/deliveries"): "webhooks",
+    ("POST", "/api/v1/webhooks/{subscription_id}/redeliver"): "webhooks",
+    ("POST", "/api/v1/webhooks/{subscription_id}/ping"): "webhooks",
 }
-KEY_OF_SCOPE = {"ingest": "ingest-key", "score": "score-key", "read": "read-key"}
+KEY_OF_SCOPE = {"ingest": "ingest-key", "score": "score-key", "read": "read-key", "webhooks": "webhooks-key"}
 
 
 def test_every_api_route_needs_a_key_with_its_scope_before_anything_else(client):
@@ -136,9 +143,9 @@ def test_every_api_route_needs_a_key_with_its_scope_before_anything_else(client)
     routes = {(m.upper(), p) for p, ops in paths.items() if p.startswith("/api/v1") for m in ops}
     assert routes == set(ROUTE_SCOPES), "a new route needs its scope listed here"
     for (method, path), scope in ROUTE_SCOPES.items():
-        url = path.replace("{lead_id}", "L1")
+        url = path.replace("{lead_id}", "L1").replace("{subscription_id}", "1")
         assert client.request(method, url).status_code == 401, url
-        for other in {"ingest", "score", "read"} - {scope}:
+        for other in set(KEY_OF_SCOPE) - {scope}:
             response = client.request(method, url, headers={"X-API-Key": KEY_OF_SCOPE[other]})
             assert response.status_code == 403, (url, other)
         # With the right key, what follows is the route's own answer (here: bad body, or no model yet).

@@ -27,8 +27,8 @@ def test_upgrading_an_empty_database_creates_the_schema_at_head(database_url):
     engine.dispose()
     assert tables == {
         *("leads", "events", "goals", "expenses", "score_history", "alembic_version"),
-        *("event_days", "lead_first_touch", "lead_scores", "lead_stage_stays"),
-        "job_leases",
+        *("event_days", "lead_first_touch", "lead_scores", "lead_stage_stays", "job_leases"),
+        *("webhook_subscriptions", "webhook_outbox", "webhook_deliveries"),
     }
 
 

@@ -127,6 +127,36 @@ class Settings(BaseSettings):
     retrain_drift_cooldown_days: float = Field(
         7.0, ge=0, description="The least time between a retraining and one started by a drift alert."
     )
+    webhooks: bool = Field(
+        True,
+        description="Deliver webhook events from the store's outbox in a background worker (false: leave that to "
+        "`leadscore webhooks deliver` in another process).",
+    )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Let webhooks reach private, loopback and link-local addresses (off: public addresses only).",
+    )
+    webhooks_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description='Networks (CIDR) webhooks may reach although they are not public, e.g. ["10.20.0.0/16"].',
+    )
+    webhooks_max_attempts: int = Field(16, gt=0, description="Attempts at a delivery before it is dead-lettered.")
+    webhooks_backoff_seconds: float = Field(
+        10.0, gt=0, description="Wait before the second attempt; doubles per attempt (with jitter) up to the cap."
+    )
+    webhooks_backoff_max_seconds: float = Field(3600.0, gt=0, description="The longest wait between two attempts.")
+    webhooks_timeout_seconds: float = Field(10.0, gt=0, description="Connect, write and read timeout of a delivery.")
+    webhooks_concurrency: int = Field(8, gt=0, description="Deliveries in flight at once (never two of one lead).")
+    webhooks_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a claimed delivery is held; a worker killed mid-delivery frees it then. It must "
+        "outlast a batch: 2 rounds of attempts of up to 4 timeouts each.",
+    )
+    webhooks_goal_check_seconds: float = Field(
+        3600.0, ge=0, description="How often goal progress is checked for goals falling behind (0: never)."
+    )
+    webhooks_retention_days: float = Field(30.0, gt=0, description="How long finished deliveries stay in the log.")
     session_secret: SecretStr | None = Field(
         None,
         description="Signs the web app's session cookies; set it so that workers and restarts share sessions "
@@ -138,6 +168,18 @@ class Settings(BaseSettings):
     def _known_scopes(cls, keys: dict[str, list[str]]) -> dict[str, list[str]]:
         check_scopes(keys, where="LEADSCORE_API_KEYS")
         return keys
+
+    @field_validator("webhooks_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as err:
+                raise ValueError(f"LEADSCORE_WEBHOOKS_ALLOWED_NETWORKS: {network!r} is not a network: {err}") from None
+        return networks
 
     @field_validator("grade_cutoffs")
     @classmethod

@@ -6,7 +6,7 @@ run one way (this package -> an area -> the app) and ``leadscore.cli:app`` is th
 
 from __future__ import annotations
 
-from leadscore.cli import data, demo, model, monitor, report, retrain, service, simulate  # noqa: F401 - each adds its commands
+from leadscore.cli import data, demo, model, monitor, report, retrain, service, simulate, webhooks  # noqa: F401 - each adds its commands
 from leadscore.cli.app import app
 
 __all__ = ["app"]

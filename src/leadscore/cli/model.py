@@ -13,6 +13,7 @@ from leadscore.cli.app import app
 from leadscore.cli.data import MapPairsOption, MappingFileOption, TimezoneOption, load_or_exit, mapping_from_options
 from leadscore.cli.output import print_json, registered_line, result_table
 from leadscore.cli.spark import EngineOption, SampleOption, SparkMasterOption, SparkRemoteOption, check_engine
+from leadscore.cli.webhooks import announce_promotion
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,6 +137,8 @@ def train(
         err_console.print(f"[red]Cannot train:[/red] {err}")
         raise typer.Exit(code=2) from err
     summary = result.metrics()
+    if outcome is not None and outcome.promoted:
+        announce_promotion(str(outcome.version), None, source="gate", reason=outcome.reason)
     if outcome is not None:
         summary |= {
             "version": outcome.version,
@@ -318,6 +321,7 @@ def promote(
         err_console.print(f"[red]Cannot promote version {version}:[/red] {err}")
         raise typer.Exit(code=2) from err
     console.print(f"version {version} is now champion" + (f" (was version {previous})" if previous else ""))
+    announce_promotion(registry.resolve_version("champion", tracking_uri), previous or None, source="cli")
 
 
 @app.command()
@@ -333,3 +337,4 @@ def rollback(
         err_console.print(f"[red]Cannot roll back:[/red] {err}")
         raise typer.Exit(code=2) from err
     console.print(f"champion is version {restored} again (version {demoted} stepped down)")
+    announce_promotion(str(restored), str(demoted), source="rollback", reason="rolled back by hand")

@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from leadscore.store import lead_events
 from leadscore.store.bulk import Bulk
 from leadscore.store.reads import open_leads_sql
 from leadscore.store.tables import lead_scores_table, score_history_table
@@ -195,7 +196,9 @@ def write_scores(
     row becomes current only if it was not marked again since it was claimed. A score is added to the lead's
     history when it is its first, from another model version or grade, or moves by ``history_change`` or more.
     ``changed_at`` becomes ``computed_at`` when the probability or the grade differs from the row's (a first
-    score included), and stays as it was otherwise. Returns the counts written, dropped and added to the history.
+    score included), and stays as it was otherwise. A grade crossed or a lead newly needing follow-up is put in the
+    webhooks' outbox in this same transaction (:mod:`leadscore.store.lead_events`). Returns the counts written,
+    dropped, added to the history and enqueued as events.
     """
     t = lead_scores_table
     rows = _score_rows(scores)
@@ -204,6 +207,7 @@ def write_scores(
         row["b_seen"] = seen[row["b_lead_id"]]
         row["b_computed_at"] = computed_at
     unchanged = t.c.changes == sa.bindparam("b_seen")
+    previous = lead_events.before(conn, [row["b_lead_id"] for row in rows])  # None: nobody subscribed
     if rows:
         values = {c: sa.bindparam(f"b_{c}") for c in (*SCORE_COLUMNS, *_OPTIONAL_COLUMNS) if c != "reasons"}
         values["reasons"] = sa.bindparam("b_reasons", type_=t.c.reasons.type)
@@ -235,7 +239,8 @@ def write_scores(
     history = [h for h in history if _worth_recording(h, claims[h["lead_id"]], history_change)]
     if history:
         conn.execute(sa.insert(score_history_table), history)
-    return {"written": len(rows), "dropped": len(gone), "history": len(history)}
+    events = 0 if previous is None else lead_events.enqueue_changes(conn, previous, rows, now=computed_at)
+    return {"written": len(rows), "dropped": len(gone), "history": len(history), "events": events}
 
 
 def fail(conn: Connection, claims: Sequence[Claim], reason: str, *, retry_at: datetime) -> None:

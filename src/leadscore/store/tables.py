@@ -347,3 +347,92 @@ class JobLease(Base):
 
 
 job_leases_table: sa.Table = JobLease.__table__  # type: ignore[assignment]
+
+
+class WebhookSubscription(Base):
+    """Where to send which events: a URL, the secret its payloads are signed with, the event kinds it wants."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(sa.String)
+    secret: Mapped[str] = mapped_column(sa.String)
+    kinds: Mapped[list[str]] = mapped_column(JSONType)  # the event kinds it wants
+    description: Mapped[str | None] = mapped_column(sa.String)
+    active: Mapped[bool] = mapped_column(sa.Boolean)
+    created_at: Mapped[datetime]
+
+
+class WebhookEvent(Base):
+    """An event in the outbox, written in the transaction of the change it reports (:mod:`leadscore.store.outbox`).
+
+    ``id`` orders the events; ``ordering_key`` (a lead, a goal, the model) names the events that must reach a
+    subscriber in order; ``dedupe_key`` (unique, optional) keeps a fact that several processes notice from being
+    announced twice.
+    """
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String, unique=True)
+    kind: Mapped[str] = mapped_column(sa.String)
+    lead_id: Mapped[str | None] = mapped_column(sa.String)
+    ordering_key: Mapped[str] = mapped_column(sa.String)
+    payload: Mapped[dict[str, Any]]
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String, unique=True)
+    created_at: Mapped[datetime]
+
+
+#: The condition of the delivery queue's partial indexes (repeated as is by the queries, so SQLite uses them).
+PENDING_DELIVERY = "status = 'pending'"
+
+
+class WebhookDelivery(Base):
+    """One event to one subscriber: its state (pending, delivered, dead), schedule and log.
+
+    A worker claims a due row by leasing it (``claimed_by``, ``lease_until``) and counting the attempt; the
+    outcome sets ``response_code``, ``last_error`` and either ``delivered_at`` or the next attempt; a lease that
+    runs out (a worker killed mid-delivery) makes the row claimable again.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=sa.text(PENDING_DELIVERY),
+            postgresql_where=sa.text(PENDING_DELIVERY),
+        ),
+        # "Is an earlier event of this lead still pending for this subscriber?": one probe.
+        sa.Index(
+            "ix_webhook_deliveries_order",
+            "subscription_id",
+            "ordering_key",
+            "id",
+            sqlite_where=sa.text(PENDING_DELIVERY),
+            postgresql_where=sa.text(PENDING_DELIVERY),
+        ),
+        sa.Index("ix_webhook_deliveries_subscription_id", "subscription_id", "id"),
+        sa.Index("ix_webhook_deliveries_outbox_id", "outbox_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("webhook_outbox.id"))
+    subscription_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("webhook_subscriptions.id"))
+    ordering_key: Mapped[str] = mapped_column(sa.String)
+    status: Mapped[str] = mapped_column(sa.String)
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String)
+    lease_until: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    response_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.String)
+    created_at: Mapped[datetime]
+
+
+webhook_subscriptions_table: sa.Table = WebhookSubscription.__table__  # type: ignore[assignment]
+webhook_outbox_table: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+webhook_deliveries_table: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
