@@ -25,6 +25,9 @@ from leadscore.retraining import lock
 from leadscore.retraining.job import LEASE_NAME, run_due, schedule_slot
 from leadscore.retraining.rules import DriftEvidence, Evidence, RetrainPolicy, decide
 from leadscore.store import create_engine
+from leadscore.store.tables import webhook_outbox_table
+from leadscore.webhooks import subscriptions
+from leadscore.webhooks.targets import TargetPolicy
 
 pytest_plugins = ["api_fixtures", "model_fixtures"]
 
@@ -389,7 +392,9 @@ def test_the_drift_trigger_reads_the_monitor_s_report_and_an_alert_retrains_with
     start = pd.Timestamp(schedule_slot("2024-11-01", 15).split("@")[1])
     engine = create_engine(store_url)
     options = dict(tracking_uri=store, candidates=("logistic",), every_days=15, drift_cooldown_days=7)
-    check = champion_drift(store)
+    allow_local = TargetPolicy(allow_private=True)
+    subscriptions.create(engine, "http://127.0.0.1:9/drift", ["drift.detected"], secret="s" * 32, policy=allow_local)
+    check = champion_drift(store, engine=engine)
     assert check(data_until(data, start), start) is None  # no champion yet: no evidence either way
     assert run_due(engine, lambda: data_until(data, start), now=start, **options).rule == "first"
 
@@ -407,4 +412,9 @@ def test_the_drift_trigger_reads_the_monitor_s_report_and_an_alert_retrains_with
     assert retrained.ran and retrained.trigger == "drift"
     recorded = registry.decisions(uri=store)[0]["evidence"]
     assert recorded["drift_alert"] is True and any("site_visit" in r for r in recorded["drift_reasons"])
+    # The alert reached the webhooks' outbox once, though the check ran twice in the week.
+    with engine.connect() as conn:
+        announced = conn.execute(sa.select(webhook_outbox_table.c.kind, webhook_outbox_table.c.payload)).all()
+    assert [kind for kind, _ in announced] == ["drift.detected"]
+    assert any("site_visit" in r for r in announced[0].payload["details"]["reasons"])
     engine.dispose()

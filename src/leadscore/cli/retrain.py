@@ -112,6 +112,8 @@ def retrain(
             target = url or settings.resolved_database_url()
             upgrade_database(target)
             engine = create_engine(target)
+            if drift_check is not None:  # the store's retraining also tells webhook subscribers of a drift alert
+                drift_check = champion_drift(uri, engine=engine)
             try:
                 outcome = run_due(
                     engine,

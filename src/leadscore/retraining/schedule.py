@@ -102,11 +102,12 @@ def store_tick(settings) -> Callable[[], RetrainOutcome]:
         engine = create_engine(settings.resolved_database_url())
         try:
             repo = Repository(engine)
+            drift = champion_drift(settings.mlflow_tracking_uri, engine=engine) if settings.retrain_on_drift else None
             return run_due(
                 engine,
                 repo.load_crm,
                 every_days=settings.retrain_every_days,
-                drift_check=champion_drift(settings.mlflow_tracking_uri) if settings.retrain_on_drift else None,
+                drift_check=drift,
                 drift_cooldown_days=settings.retrain_drift_cooldown_days,
                 policy=policy,
                 tracking_uri=settings.mlflow_tracking_uri,
