@@ -74,7 +74,7 @@ def logistic_pipeline(kinds: Mapping[str, str], C: float = 0.1, compress: bool =
                         (
                             "onehot",
                             OneHotEncoder(
-                                handle_unknown="infrequent_if_exist",
+                                handle_unknown="ignore",
                                 min_frequency=20,
                                 max_categories=30,
                                 sparse_output=False,
