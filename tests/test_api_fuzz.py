@@ -72,6 +72,8 @@ SCOPES = {
     ("GET", "/api/v1/funnel"): "read",
     ("GET", "/api/v1/reps/performance"): "read",
     ("GET", "/api/v1/goals/progress"): "read",
+    ("GET", "/api/v1/monitoring/outcomes"): "read",
+    ("GET", "/api/v1/monitoring/drift"): "read",
     ("POST", "/api/v1/webhooks"): "webhooks",
     ("GET", "/api/v1/webhooks"): "webhooks",
     ("GET", SUBSCRIPTION_ROUTE): "webhooks",

@@ -109,6 +109,9 @@ def get_drift(
             note = "no training reference for this version" if reference is None else "a flat-table model"
             return {"cutoff": cutoff.isoformat(), "model_version": model.version, "alert": None, "note": note}
         data = repo.load_crm(attributes=model.scorer.attributes)
+        if not (data.leads["created_at"] <= cutoff).any():  # a week before the store's first lead: nothing to judge
+            note = "no lead had been created by this week"
+            return {"cutoff": cutoff.isoformat(), "model_version": model.version, "alert": None, "note": note}
         return _plain(drift_report(model.scorer, data, reference, cutoff).to_dict())
 
     cache = getattr(request.app.state, "monitoring_cache", None)

@@ -227,13 +227,15 @@ def _week_outcomes(data: CrmData, columns: Sequence[str], start: pd.Timestamp, e
     leads, events = data.leads, data.events
     closing = events[events["type"].isin(("won", "lost"))].sort_values(["at", "event_id"], kind="stable")
     first = closing.drop_duplicates("lead_id", keep="first").set_index("lead_id")
-    closed_at = leads["lead_id"].map(first["at"])
+    # Mapped through a dict and back to UTC times: a store with no closing yet maps to NaT, not to float NaN.
+    first_at = first["at"].to_dict()
+    closed_at = pd.to_datetime(leads["lead_id"].map(first_at), utc=True)
     open_ = leads[(leads["created_at"] <= start) & ~(closed_at <= start)]
     stages = events[(events["type"] == "stage_changed") & (events["at"] <= start)].sort_values("at", kind="stable")
     stage = stages.drop_duplicates("lead_id", keep="last").set_index("lead_id")["stage"]
     age_weeks = (start - open_["created_at"]) / pd.Timedelta(weeks=1)
-    kind = open_["lead_id"].map(first["type"])
-    at = open_["lead_id"].map(first["at"])
+    kind = open_["lead_id"].map(first["type"].to_dict())
+    at = pd.to_datetime(open_["lead_id"].map(first_at), utc=True)
     within = (at > start) & (at <= end)
     out = pd.DataFrame(
         {
